@@ -1,0 +1,25 @@
+# The two commands of the README: `make app` runs the desktop app, `make test` runs every test.
+# Each installs what it needs first (idempotent: a second run installs nothing).
+
+VENV   ?= .venv
+PYTHON ?= python3
+STAMP  := $(VENV)/.installed
+
+.PHONY: app test bench screenshots
+
+app: $(STAMP)
+	$(VENV)/bin/nocturne
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen scripts/with-blas.sh $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	scripts/with-blas.sh $(VENV)/bin/python bench/inference.py
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	scripts/system-deps.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	# pip keeps the llama-cpp-python wheel it compiles in its cache: later installs reuse it.
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,mlx]"
+	touch $(STAMP)

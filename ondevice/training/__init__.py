@@ -1,0 +1,1 @@
+"""Sleep-time learning: training sets, trainers, adapter export, evaluation."""

