@@ -129,3 +129,13 @@ def test_settings_validate_and_persist(nocturne_home):
         settings.get("nope")
     store.close()
     assert Settings(Store(nocturne_home)).get("learning_time") == "04:30"
+
+
+def test_read_only_database_is_reported_clearly(nocturne_home):
+    store = Store(nocturne_home)
+    store.conn.execute("PRAGMA query_only=ON")  # SQLite now refuses writes as read-only
+    with pytest.raises(StoreError, match="read-only"):
+        Settings(store).set("learning_time", "05:00")
+    store.conn.execute("PRAGMA query_only=OFF")
+    assert Settings(store).get("learning_time") == "03:00"
+    store.close()
