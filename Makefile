@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: app test bench screenshots
 
+screenshots: $(STAMP)
+	scripts/with-blas.sh $(VENV)/bin/python scripts/screenshots.py
+
 app: $(STAMP)
 	$(VENV)/bin/nocturne
 

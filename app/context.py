@@ -39,6 +39,10 @@ class Nocturne:
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
         self.notice: str | None = None  # why the app runs on less than it should (shown once)
+        # A learning run killed mid-way (kill -9, power cut) is recorded as interrupted.
+        from app.runs import TrainingRuns
+
+        TrainingRuns(self.store).recover_interrupted()
 
     # -- model and engine ---------------------------------------------------------------------
 

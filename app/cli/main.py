@@ -14,7 +14,11 @@ from app.paths import HOME_ENV
 COMMAND_MODULES = [
     "app.cli.chat",
     "app.cli.history",
+    "app.cli.memories",
     "app.cli.settings",
+    "app.cli.learn",
+    "app.cli.learning",
+    "app.cli.agent",
 ]
 
 

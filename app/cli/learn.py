@@ -1,0 +1,212 @@
+"""`nocturne learn`, `nocturne adapters` and `nocturne report`: sleep-time learning from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from app.cli.common import err, opened, table
+from app.errors import InputError, NotFoundError
+
+# Set in a child we re-executed with OpenBLAS preloaded, so it never re-executes again.
+BLAS_REEXEC_ENV = "NOCTURNE_BLAS_REEXEC"
+EXIT_CANCELLED = 130
+
+
+def register(commands) -> None:
+    learn = commands.add_parser("learn", help="run one sleep-time learning job now")
+    learn.add_argument("--trainer", choices=["mlx", "llamacpp"], help="force a trainer")
+    learn.add_argument("--max-minutes", type=float, metavar="N", help="stop training after N minutes")
+    learn.add_argument("--scheduled", action="store_true",
+                       help="run only if the nightly conditions hold (learning on, machine idle)")
+    learn.set_defaults(func=learn_cmd)
+
+    adapters = commands.add_parser("adapters", help="your personal adapter versions")
+    sub = adapters.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)
+    sub.add_parser("list", help="list adapter versions").set_defaults(func=adapters_list_cmd)
+    use = sub.add_parser("use", help="make VERSION the active adapter (rollback)")
+    use.add_argument("version")
+    use.set_defaults(func=adapters_use_cmd)
+    delete = sub.add_parser("delete", help="delete VERSION for good")
+    delete.add_argument("version")
+    delete.set_defaults(func=adapters_delete_cmd)
+
+    report = commands.add_parser("report", help="the last learning run's report")
+    report.set_defaults(func=report_cmd)
+
+
+# -- learn ------------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """One self-rewriting stderr line on a terminal; one line per stage otherwise."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.stage = None
+
+    def __call__(self, event: dict) -> None:
+        stage = event.get("stage")
+        step, total = event.get("step", 0), event.get("total") or 0
+        if not self.tty:
+            if stage != self.stage:
+                self.stream.write(f"{stage}...\n")
+                self.stream.flush()
+            self.stage = stage
+            return
+        width = 24
+        filled = int(width * step / total) if total else 0
+        extra = f" loss {event['loss']:.3f}" if "loss" in event else ""
+        message = f" {event['message']}" if event.get("message") else ""
+        self.stream.write(f"\r{stage:<9} [{'#' * filled}{'.' * (width - filled)}] {step}/{total}{extra}{message}\033[K")
+        if stage == "done":
+            self.stream.write("\n")
+        self.stream.flush()
+        self.stage = stage
+
+
+def _maybe_reexec_with_blas(trainer: str | None, setting: str | None) -> None:
+    """MLX on Linux is ~20x faster with OpenBLAS, which only LD_PRELOAD at start can give."""
+    from ondevice.training.select import choose_trainer
+
+    if os.environ.get(BLAS_REEXEC_ENV):
+        return
+    try:
+        if choose_trainer(trainer, setting) != "mlx":
+            return
+    except ValueError:
+        return
+    from ondevice.training.blas import blas_env, openblas_active
+
+    extra = blas_env()
+    if not extra or openblas_active():
+        return
+    env = {**os.environ, **extra, BLAS_REEXEC_ENV: "1"}
+    os.execve(sys.executable, [sys.executable, "-m", "app.cli.main", *sys.argv[1:]], env)
+
+
+def learn_cmd(args: argparse.Namespace) -> int:
+    from app.learning_job import run_learning_job
+
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise InputError("--max-minutes must be more than 0: give the training time limit in minutes.")
+    stop = threading.Event()
+
+    def cancel(signum, frame) -> None:
+        # SIGTERM (the desktop app's Cancel) and Ctrl-C end the run cleanly as 'cancelled'.
+        stop.set()
+
+    with opened() as app:
+        if args.scheduled:
+            go, reason = _scheduled_gate(app)
+            if not go:
+                print(f"Not learning now: {reason}")
+                return 0
+        _maybe_reexec_with_blas(args.trainer, app.settings.get("trainer"))
+        previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            report = run_learning_job(
+                app, trigger="scheduled" if args.scheduled else "manual", trainer=args.trainer,
+                max_minutes=args.max_minutes, on_event=ProgressBar(), should_stop=stop.is_set,
+            )
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    print(report["summary"])
+    if report["status"] == "cancelled":
+        return EXIT_CANCELLED
+    return 0
+
+
+def _scheduled_gate(app) -> tuple[bool, str]:
+    try:
+        from scheduler.gate import should_run_now
+    except ImportError:
+        # Without the scheduler's gate, at least honour the on/off switch.
+        if not app.settings.get("learning_enabled"):
+            return False, "nightly learning is switched off (setting learning_enabled)."
+        return True, "learning is on."
+    return should_run_now(app)
+
+
+# -- adapters ---------------------------------------------------------------------------------
+
+
+def _registry(app):
+    from ondevice.adapters import AdapterRegistry
+
+    return AdapterRegistry(app.store, app.home)
+
+
+def adapters_list_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        adapters = _registry(app).list()
+        if not adapters:
+            print("No adapters yet: `nocturne learn` trains the first one.")
+            return 0
+        rows = []
+        for info in adapters:
+            recall = info.metrics.get("recall", {})
+            rows.append([info.version, info.status, info.trainer, info.created_at,
+                         f"{recall.get('adapter', 0):.0%}" if recall else "",
+                         f"{info.metrics['drift_kl']:.4f}" if "drift_kl" in info.metrics else "",
+                         info.metrics.get("status_reason", "")])
+        print(table(rows, ["VERSION", "STATUS", "TRAINER", "CREATED", "RECALL", "DRIFT KL", "NOTE"]))
+    return 0
+
+
+def adapters_use_cmd(args: argparse.Namespace) -> int:
+    from ondevice.adapters import AdapterRegistryError
+
+    with opened() as app:
+        try:
+            info = _registry(app).use(args.version, app.model().sha256)
+        except AdapterRegistryError as exc:
+            raise NotFoundError(str(exc)) from exc
+    print(f"Adapter {info.version} is now active; it loads at the next start.")
+    return 0
+
+
+def adapters_delete_cmd(args: argparse.Namespace) -> int:
+    from ondevice.adapters import AdapterRegistryError
+
+    with opened() as app:
+        registry = _registry(app)
+        try:
+            registry.delete(args.version)
+        except AdapterRegistryError as exc:
+            raise NotFoundError(str(exc)) from exc
+        active = registry.active()
+    now = f"adapter {active.version} is active" if active else "the base model is used"
+    print(f"Deleted adapter {args.version}; {now}.")
+    return 0
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    from app.runs import TrainingRuns
+
+    with opened() as app:
+        runs = TrainingRuns(app.store)
+        runs.recover_interrupted()
+        run = runs.last()
+    if run is None:
+        print("No learning run yet: `nocturne learn` runs one now.")
+        return 0
+    print(f"Run {run['id']} ({run['trigger']}, {run['trainer']}): {run['status']}, "
+          f"started {run['started_at']}" + (f", ended {run['ended_at']}" if run["ended_at"] else ""))
+    metrics = run.get("metrics") or {}
+    if metrics.get("summary"):
+        print(metrics["summary"])
+    elif run["status"] == "running":
+        progress = run.get("progress") or {}
+        print(f"Still running: {progress.get('stage', 'starting')} {progress.get('step', '')}/{progress.get('total', '')}")
+    if run.get("log"):
+        print(run["log"])
+    return 0

@@ -1,0 +1,108 @@
+"""`nocturne memories`: list, add, edit, approve, reject, delete and propose memories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.cli.common import opened, table
+from app.memories import KINDS, STATUSES, MemoryService
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("memories", help="what Nocturne has learned about you")
+    sub = parser.add_subparsers(dest="memories_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="list memories, newest first")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--search", metavar="WORDS", help="only memories containing these words")
+    listing.set_defaults(func=list_cmd)
+    add = sub.add_parser("add", help="add an approved memory ('-' reads it from stdin)")
+    add.add_argument("text")
+    add.add_argument("--kind", choices=KINDS, default=None, help="default: guessed from the text")
+    add.set_defaults(func=add_cmd)
+    edit = sub.add_parser("edit", help="change a memory's text")
+    edit.add_argument("id", type=int)
+    edit.add_argument("text")
+    edit.set_defaults(func=edit_cmd)
+    for name, helptext in (("approve", "approve a memory (used and learned)"),
+                           ("reject", "reject a memory (never used, learned or proposed again)")):
+        action = sub.add_parser(name, help=helptext)
+        action.add_argument("id", type=int)
+        action.set_defaults(func=status_cmd, action=name)
+    delete = sub.add_parser("delete", help="delete a memory for good; adapters that learned it are discarded")
+    delete.add_argument("id", type=int)
+    delete.add_argument("--with-conversations", action="store_true",
+                        help="also delete the conversation it came from and those that used it")
+    delete.set_defaults(func=delete_cmd)
+    propose = sub.add_parser("propose", help="propose pending memories from your chats")
+    propose.add_argument("--since", metavar="DATE", help="only chats from DATE (YYYY-MM-DD) on")
+    propose.set_defaults(func=propose_cmd)
+
+
+def _text(value: str) -> str | bytes:
+    return sys.stdin.buffer.read() if value == "-" else value
+
+
+def list_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        rows = MemoryService(app).list(status=args.status, query=args.search)
+    if not rows:
+        print("No memories yet: say “remember that …” in a chat, or `nocturne memories add TEXT`.")
+        return 0
+    print(table([[r["id"], r["status"], r["kind"], "yes" if r["learned"] else "",
+                  r["source_conversation_id"] or "", r["text"]] for r in rows],
+                ["ID", "STATUS", "KIND", "LEARNED", "FROM CHAT", "MEMORY"]))
+    return 0
+
+
+def add_cmd(args: argparse.Namespace) -> int:
+    from app.memory_capture import kind_of
+
+    text = _text(args.text)
+    with opened() as app:
+        service = MemoryService(app)
+        kind = args.kind or (kind_of(text) if isinstance(text, str) else "fact")
+        memory_id = service.add(text, kind=kind)
+    print(f"Added memory {memory_id} ({kind}, approved): it is used in chats now and learned tonight.")
+    return 0
+
+
+def edit_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        MemoryService(app).edit(args.id, _text(args.text))
+    print(f"Updated memory {args.id}.")
+    return 0
+
+
+def status_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        getattr(MemoryService(app), args.action)(args.id)
+    print(f"Memory {args.id} {args.action}d.")
+    return 0
+
+
+def delete_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        service = MemoryService(app)
+        result = service.delete(args.id, delete_conversations=args.with_conversations)
+        retrain = service.retrain_needed()
+    print(f"Deleted memory {args.id} for good.")
+    if result["conversation_ids"]:
+        print("Deleted conversations " + ", ".join(map(str, result["conversation_ids"])) + ".")
+    if result["tainted_adapters"]:
+        print("Discarded adapters that had learned it: " + ", ".join(result["tainted_adapters"])
+              + (". Tonight's run retrains without it." if retrain else "."))
+    return 0
+
+
+def propose_cmd(args: argparse.Namespace) -> int:
+    with opened() as app:
+        service = MemoryService(app)
+        ids = service.propose(since=args.since)
+        rows = [service.get(i) for i in ids]
+    if not rows:
+        print("No new memories to propose.")
+        return 0
+    print(f"Proposed {len(rows)} memories for review (approve or reject them):")
+    print(table([[r["id"], r["kind"], r["text"]] for r in rows], ["ID", "KIND", "MEMORY"]))
+    return 0

@@ -1,0 +1,363 @@
+"""One sleep-time learning run: memories -> training set -> LoRA -> evaluation gate -> promotion.
+
+`run_learning_job` is the one function the CLI, the scheduler and the desktop app call. It takes
+the run lock, records the run in `training_runs`, and never leaves a half-installed adapter: the
+previous adapter stays active unless a new one passed the gate and was promoted atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from app.context import Nocturne
+from app.errors import NocturneError
+from app.prompt import SYSTEM_PROMPT, system_message
+from app.runs import TrainingRuns
+from ondevice import evaluation
+from ondevice.adapters import AdapterRegistry
+from ondevice.llama_engine import LlamaEngine
+from ondevice.training.dataset import ChatTemplate, build_training_set
+from ondevice.training.replay import base_answers
+from ondevice.training.select import choose_trainer, trainer_class
+from ondevice.training.types import (
+    ProgressCallback,
+    TrainArgs,
+    Trainer,
+    TrainingCancelled,
+    UnsupportedModel,
+)
+from scheduler.lock import RunLock, RunLockHeld
+
+# Rank 16 on the last 8 layers' q/v/ffn_down at lr 1e-3 learns a handful of facts in about a
+# minute on 2 cores (measured by the trainer tests); iterations grow with the set (see below).
+DEFAULT_ARGS = TrainArgs(rank=16, alpha=16.0, learning_rate=1e-3, iterations=60, batch_size=4,
+                         num_layers=8, targets=("attn_q", "attn_v", "ffn_down"))
+EPOCHS = 8  # passes over the set; iterations = EPOCHS * examples / batch, within the bounds below
+MIN_ITERATIONS, MAX_ITERATIONS = 40, 400
+# Training needs the float copy of the base (cached) plus room for work files and the adapter.
+DISK_FACTOR = 3
+FEEDBACK_LIMIT = 200
+
+
+class LearningError(NocturneError):
+    """A learning run cannot start or failed; nothing was changed."""
+
+
+@dataclass
+class JobOptions:
+    """Knobs for tests and benchmarks; the nightly job uses the defaults."""
+
+    args: TrainArgs | None = None  # None: DEFAULT_ARGS with iterations sized to the set
+    replay_limit: int | None = None  # use only the first N shipped replay prompts
+    drift_text_limit: int | None = None  # use only the first N drift texts
+    seed: int = 0
+    trainer_cls: type[Trainer] | None = None  # a Trainer subclass to use instead of the named one
+
+
+def approved_memories(app: Nocturne) -> list[tuple[int, str]]:
+    rows = app.store.query("SELECT id, text FROM memories WHERE status = 'approved' ORDER BY id")
+    return [(row["id"], row["text"]) for row in rows]
+
+
+def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
+    """(kind, user message, answer) for corrected and liked assistant messages, newest first."""
+    rows = app.store.query(
+        "SELECT a.content, a.correction, a.rating, (SELECT u.content FROM messages u "
+        "WHERE u.conversation_id = a.conversation_id AND u.id < a.id AND u.role = 'user' "
+        "ORDER BY u.id DESC LIMIT 1) AS question FROM messages a WHERE a.role = 'assistant' "
+        "AND (a.correction IS NOT NULL OR a.rating = 1) ORDER BY a.id DESC LIMIT ?",
+        (FEEDBACK_LIMIT,),
+    )
+    pairs = []
+    for row in rows:
+        if not row["question"]:
+            continue
+        if row["correction"]:
+            pairs.append(("correction", row["question"], row["correction"]))
+        elif row["content"]:
+            pairs.append(("liked", row["question"], row["content"]))
+    return pairs
+
+
+def secret_check() -> Callable[[str], str | None]:
+    """app.secrets_filter.find_secret (written by the memories work), or a strict stand-in."""
+    try:
+        from app.secrets_filter import find_secret
+
+        return find_secret
+    except ImportError:
+        import re
+
+        pattern = re.compile(r"(password|passwd|api[_ -]?key|secret|token)\s*[:=]|\b\d{12,19}\b|"
+                             r"\b(sk|ghp|xox[bp])[-_][A-Za-z0-9]{10,}", re.I)
+        return lambda text: "it looks like a secret" if pattern.search(text) else None
+
+
+def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None) -> TrainArgs:
+    iterations = math.ceil(EPOCHS * examples / max(1, args.batch_size))
+    return replace(args, iterations=min(MAX_ITERATIONS, max(MIN_ITERATIONS, iterations)),
+                   max_minutes=max_minutes, threads=args.threads or threads)
+
+
+def _f32_bytes(model_path) -> int:
+    import gguf
+
+    return sum(int(t.n_elements) * 4 for t in gguf.GGUFReader(str(model_path)).tensors)
+
+
+def check_disk(app: Nocturne, model) -> None:
+    """Raise LearningError unless the data folder's disk has room for a training run."""
+    need = DISK_FACTOR * model.size + _f32_bytes(model.path)
+    free = shutil.disk_usage(app.home).free
+    if free < need:
+        raise LearningError(
+            f"Learning needs about {need / 1e9:.1f} GB free next to {app.home} but only "
+            f"{free / 1e9:.1f} GB is free: free some disk space and run `nocturne learn` again."
+        )
+
+
+def run_learning_job(
+    app: Nocturne,
+    trigger: str = "manual",
+    trainer: str | None = None,
+    max_minutes: float | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    options: JobOptions | None = None,
+) -> dict:
+    """Run one sleep-time learning job in this process.
+
+    Args:
+        app: the Nocturne instance (its store, settings, model).
+        trigger: manual | scheduled | catch-up (recorded with the run).
+        trainer: mlx | llamacpp to force one (default: the `trainer` setting, then the platform's).
+        max_minutes: stop training after this long (the adapter learned so far is still evaluated).
+        on_event: receives every progress dict (for a progress bar).
+        should_stop: polled often; True cancels the run cleanly (status 'cancelled').
+        options: test and benchmark knobs.
+
+    Returns:
+        The report dict (also stored as the run's metrics): status, reason, recall, drift, ...
+
+    Raises:
+        LearningError: the run cannot start (lock held, no memories, no disk, trainer missing)
+            or failed (unsupported model, trainer error); the previous adapter stays active.
+    """
+    options = options or JobOptions()
+    runs = TrainingRuns(app.store)
+    try:
+        lock = RunLock(app.home / "learning.lock")
+        lock.__enter__()
+    except RunLockHeld as exc:
+        raise LearningError(f"{exc} Wait for it to finish, or cancel it first.") from exc
+    try:
+        runs.recover_interrupted()
+        _remove_stale_work(app, runs)
+        return _run_locked(app, runs, trigger, trainer, max_minutes, on_event, should_stop, options)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _remove_stale_work(app: Nocturne, runs: TrainingRuns) -> None:
+    """Scratch folders of runs that were killed (we hold the lock, so none is in use)."""
+    root = app.home / "runs"
+    if root.is_dir():
+        for entry in root.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_stop, options) -> dict:
+    try:
+        name = choose_trainer(trainer_flag, app.settings.get("trainer"))
+    except ValueError as exc:
+        raise LearningError(f"The trainer is not valid ({exc}).") from exc
+    try:
+        trainer_cls = options.trainer_cls or trainer_class(name)
+    except ImportError as exc:
+        raise LearningError(
+            f"The {name} trainer is not installed here ({exc}): install Nocturne with its "
+            f"`mlx` extra, or use `--trainer llamacpp`." if name == "mlx" else
+            f"The {name} trainer cannot be imported ({exc}): reinstall Nocturne."
+        ) from exc
+    memories = approved_memories(app)
+    if not memories:
+        raise LearningError(
+            "There are no approved memories to learn: approve some with `nocturne memories` "
+            "(or tell the assistant \"remember that ...\") and run `nocturne learn` again."
+        )
+    model = app.model()
+    check_disk(app, model)
+
+    run_id = runs.start(trigger, name)
+    started = time.monotonic()
+    log: list[str] = []
+
+    def emit(event: dict) -> None:
+        runs.progress(run_id, event)
+        if on_event:
+            on_event(event)
+
+    stop = should_stop or (lambda: False)
+    report = {"run_id": run_id, "trigger": trigger, "trainer": name, "base_model": model.name,
+              "base_sha256": model.sha256, "memories": len(memories)}
+    work = app.home / "runs" / str(run_id)
+    try:
+        result = _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop,
+                           options, run_id, work, report, log)
+    except (TrainingCancelled, InterruptedError):
+        report.update(status="cancelled", reason="the run was cancelled; nothing changed.")
+        result = report
+    except UnsupportedModel as exc:
+        report.update(status="failed", reason=f"{exc}")
+        _finish(runs, run_id, report, log, started)
+        raise LearningError(f"The {name} trainer cannot train {model.name} ({exc}): choose a "
+                            "llama-architecture GGUF model; nothing was changed.") from exc
+    except NocturneError as exc:
+        report.update(status="failed", reason=str(exc))
+        _finish(runs, run_id, report, log, started)
+        raise
+    except Exception as exc:
+        report.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        _finish(runs, run_id, report, log, started)
+        raise LearningError(f"Learning failed ({type(exc).__name__}: {exc}); the previous "
+                            "adapter stays active. See `nocturne report`.") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _finish(runs, run_id, result, log, started)
+    emit({"stage": "done", "status": result["status"]})
+    return result
+
+
+def _finish(runs, run_id, report, log, started) -> None:
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    report["summary"] = morning_report(report)
+    runs.finish(run_id, report["status"], report, report.get("adapter_version"), "\n".join(log) or None)
+
+
+def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, options,
+              run_id, work, report, log) -> dict:
+    threads = app.settings.get("threads")
+    cache = app.home / "cache" / "training"
+    template = ChatTemplate.from_gguf(model.path)
+
+    replay = base_answers(
+        model, cache, SYSTEM_PROMPT, limit=options.replay_limit, n_threads=threads, should_stop=stop,
+        on_step=lambda done, total: emit({"stage": "replay", "step": done, "total": total}),
+    )
+    if stop():
+        raise TrainingCancelled()
+
+    count_tokens = _token_counter(model.path)
+    dataset, built = build_training_set(
+        memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
+        feedback=feedback_pairs(app), is_secret=secret_check(), seed=options.seed,
+    )
+    log += [f"left out {item}" for item in built.skipped_secrets]
+    report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),
+                  memories_trained=len(built.memories_used))
+    if not built.memories_used:
+        raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
+                            "review them with `nocturne memories`.")
+
+    args = sized_args(options.args or DEFAULT_ARGS, len(dataset.examples), max_minutes, threads)
+    trainer = trainer_cls(model.path, model.sha256, cache, work)
+    emit({"stage": "train", "step": 0, "total": args.iterations})
+    trained = trainer.train(dataset, args, ProgressCallback(emit, stop))
+    report["train"] = {k: v for k, v in trained.metrics.items() if k != "losses"}
+    report["args"] = trained.args.to_dict()
+
+    # The gate: recall from the weights alone (no memories in the prompt), then drift.
+    emit({"stage": "evaluate", "step": 0, "total": 4, "message": "base model recall"})
+    base = _recall(model, None, dataset.probes, threads, stop)
+    emit({"stage": "evaluate", "step": 1, "total": 4, "message": "adapter recall"})
+    try:
+        adapter = _recall(model, trained.path, dataset.probes, threads, stop)
+    except Exception as exc:  # an adapter the app's engine cannot load is rejected, not promoted
+        report.update(status="rejected", reason=f"the new adapter could not be loaded ({exc}).")
+        return report
+    texts = evaluation.drift_texts()[: options.drift_text_limit]
+    emit({"stage": "evaluate", "step": 2, "total": 4, "message": "drift"})
+    drift = evaluation.mean_kl(model.path, texts, adapter_path=trained.path, n_threads=threads, should_stop=stop)
+    emit({"stage": "evaluate", "step": 3, "total": 4, "message": "quantization yardstick"})
+    yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
+    promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
+    recalled = adapter.recalled_memories()
+    report.update(
+        recall={"base": base.rate, "adapter": adapter.rate, "probes": adapter.total},
+        drift_kl=drift, yardstick_kl=yardstick, drift_limit=evaluation.drift_limit(yardstick),
+        probe_answers=[{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)],
+        reason=reason, learned_memories=sorted(recalled),
+    )
+    if not promote:
+        report["status"] = "rejected"
+        return report
+    if stop():
+        raise TrainingCancelled()
+    metrics = {k: report[k] for k in ("recall", "drift_kl", "yardstick_kl", "drift_limit")}
+    metrics["train"] = report["train"]
+    info = AdapterRegistry(app.store, app.home).promote(
+        trained.path, model.sha256, name, report["args"], metrics, dataset.memory_hashes,
+        recalled, run_id=run_id,
+    )
+    pruned = AdapterRegistry(app.store, app.home).prune(app.settings.get("keep_adapters"))
+    if pruned:
+        log.append("removed old adapters " + ", ".join(pruned))
+    app.reset_engine()  # this process's next answer uses the new adapter too
+    report.update(status="succeeded", adapter_version=info.version)
+    return report
+
+
+def _recall(model, adapter_path, probes, threads, stop, system_prompt: str = SYSTEM_PROMPT):
+    engine = LlamaEngine(model, adapter_path=adapter_path, adapter_version="candidate" if adapter_path else None,
+                         n_threads=threads)
+    try:
+        engine.load()
+        return evaluation.recall(engine, probes, system_prompt, should_stop=stop)
+    finally:
+        engine.close()
+
+
+def in_context_recall(model, memories: list[str], probes, threads=None):
+    """Recall with the memories in the system prompt (the benchmark's in-context column)."""
+    return _recall(model, None, probes, threads, None, system_message(memories)["content"])
+
+
+def _token_counter(model_path) -> Callable[[str], int]:
+    """Token count of a rendered text with the base model's own tokenizer (vocab only: fast)."""
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+    return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+def morning_report(report: dict) -> str:
+    """A few plain sentences a user reads in the morning."""
+    status = report.get("status")
+    lines = []
+    if status == "succeeded":
+        learned = len(report.get("learned_memories", []))
+        lines.append(f"Learned {learned} of {report.get('memories_trained', 0)} memories into adapter "
+                     f"{report['adapter_version']} ({report['trainer']}); it loads at the next start.")
+    elif status == "rejected":
+        lines.append("No new adapter: " + report.get("reason", "it did not pass the checks."))
+    elif status == "cancelled":
+        lines.append("The learning run was cancelled; nothing changed.")
+    else:
+        lines.append("The learning run failed: " + str(report.get("reason", "unknown error")))
+    if "recall" in report:
+        r = report["recall"]
+        lines.append(f"Recall on {r['probes']} held-out questions: base model {r['base']:.0%}, "
+                     f"new adapter {r['adapter']:.0%}.")
+        lines.append(f"Drift from the base model: KL {report['drift_kl']:.4f} (limit "
+                     f"{report['drift_limit']:.4f}; Q4 quantization alone: {report['yardstick_kl']:.4f}).")
+    train = report.get("train")
+    if train:
+        lines.append(f"Training: {train.get('seconds', 0):.0f} s, {train.get('tokens_per_s', 0):.0f} "
+                     f"tokens/s, final loss {train.get('final_loss', float('nan')):.3f}.")
+    if "wall_seconds" in report:
+        lines.append(f"Whole run: {report['wall_seconds']:.0f} s.")
+    return "\n".join(lines)

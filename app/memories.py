@@ -1,0 +1,366 @@
+"""Memories: what Nocturne has learned about its user, reviewable, usable in context, deletable.
+
+`MemoryService` is the one way in for the CLI, the desktop app, the chat service (as its
+MemoryHooks) and the nightly job. Text parsing lives in app.memory_capture, secret detection in
+app.secrets_filter, unlearning (tainting adapters) in app.memory_forget.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Callable
+
+from app.errors import InputError, NotFoundError
+from app.memory_capture import confirmation, explicit_request, kind_of, normalize, propose_memories, tidy
+from app.memory_forget import (content_sha256, delete_conversation_rows, fall_back_to_clean_adapter,
+                               remove_tainted_files, taint_adapters)
+from app.secrets_filter import find_secret
+from app.store import now_iso
+from app.text_input import clean_user_text
+
+KINDS = ("fact", "preference", "style", "correction")
+STATUSES = ("pending", "approved", "rejected")
+MAX_MEMORY_CHARS = 500  # a memory is a sentence or two; longer text belongs in a conversation
+MAX_PROMPT_CANDIDATES = 200  # bounds the token counting per turn
+# Words too common to say whether a memory is relevant to a message.
+STOPWORDS = frozenset(
+    "a an and are am as at be but by can do does did for from have has how i in is it me my of "
+    "on or so that the this to was what when where which who why will with you your tell".split()
+)
+REMEMBER_EXAMPLE = "e.g. “remember that my cat is called Miso”"
+
+
+class DuplicateMemoryError(InputError):
+    """The text says what an existing memory already says."""
+
+    def __init__(self, existing: dict):
+        self.existing = existing
+        super().__init__(f"Memory {existing['id']} ({existing['status']}) already says that: "
+                         f"edit or approve it instead of adding it again.")
+
+
+class SecretRefusedError(InputError):
+    """The text looks like a secret, which is never stored as a memory."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"This memory was not saved because {reason}: Nocturne never stores "
+                         "secrets, so keep them in a password manager.")
+
+
+class MemoryService:
+    """Args: app: the app.context.Nocturne instance (store, log, home)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.store = app.store
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self, status: str | None = None, query: str | None = None) -> list[dict]:
+        """Memories, newest first, with `learned` (recalled by the active adapter).
+
+        Args:
+            status: only this status (pending / approved / rejected).
+            query: only memories containing every word of it (case-insensitive).
+        """
+        sql, params = "SELECT * FROM memories WHERE 1=1", []
+        if status:
+            sql += " AND status = ?"
+            params.append(self._checked(status, STATUSES, "status"))
+        for word in (query or "").split():
+            sql += " AND text LIKE ? ESCAPE '\\'"
+            params.append("%" + re.sub(r"([%_\\])", r"\\\1", word) + "%")
+        recalled = self.recalled_ids()
+        rows = self.store.query(sql + " ORDER BY id DESC", tuple(params))
+        return [{**row, "learned": row["id"] in recalled} for row in rows]
+
+    def get(self, memory_id: int) -> dict:
+        """One memory (same keys as `list`). Raises NotFoundError."""
+        row = self.store.query_one("SELECT * FROM memories WHERE id = ?", (memory_id,))
+        if row is None:
+            raise NotFoundError(f"There is no memory {memory_id}: `nocturne memories list` shows them.")
+        return {**row, "learned": row["id"] in self.recalled_ids()}
+
+    def recalled_ids(self) -> set[int]:
+        """Memories the active adapter verifiably recalls from its weights."""
+        rows = self.store.query(
+            "SELECT am.memory_id FROM adapter_memories am JOIN adapters a ON a.version = "
+            "am.adapter_version WHERE a.status = 'active' AND am.recalled = 1")
+        return {row["memory_id"] for row in rows}
+
+    # -- adding and reviewing -----------------------------------------------------------------
+
+    def add(self, text: str | bytes, kind: str = "fact", status: str = "approved",
+            source_message_id: int | None = None, source_conversation_id: int | None = None) -> int:
+        """Store a new memory.
+
+        Returns:
+            The new memory's id.
+
+        Raises:
+            InputError: empty, too long, not UTF-8, a secret, or a duplicate (DuplicateMemoryError).
+            NotFoundError: the source message or conversation does not exist.
+        """
+        text = self._valid_text(text)
+        kind = self._checked(kind, KINDS, "kind")
+        status = self._checked(status, STATUSES, "status")
+        if source_message_id is not None and self.store.query_one(
+                "SELECT id FROM messages WHERE id = ?", (source_message_id,)) is None:
+            raise NotFoundError(f"There is no message {source_message_id} to remember from.")
+        if source_conversation_id is not None:
+            self.app.log.get(source_conversation_id)
+        existing = self._duplicate_of(text)
+        if existing is not None:
+            raise DuplicateMemoryError(existing)
+        stamp = now_iso()
+        with self.store.transaction() as db:
+            return db["memories"].insert({
+                "text": text, "kind": kind, "status": status,
+                "source_message_id": source_message_id,
+                "source_conversation_id": source_conversation_id,
+                "created_at": stamp, "updated_at": stamp,
+            }).last_pk
+
+    def edit(self, memory_id: int, text: str | bytes) -> None:
+        """Change a memory's text; adapters trained on the old text are tainted."""
+        old = self.get(memory_id)
+        text = self._valid_text(text)
+        if text == old["text"]:
+            return
+        existing = self._duplicate_of(text, exclude_id=memory_id)
+        if existing is not None:
+            raise DuplicateMemoryError(existing)
+        with self.store.transaction() as db:
+            db["memories"].update(memory_id, {"text": text, "updated_at": now_iso()})
+            tainted = taint_adapters(db, [memory_id], "edited")
+        self._after_forgetting(*tainted)
+
+    def approve(self, memory_id: int) -> None:
+        """Approve a memory: it is used in chats at once and trained tonight."""
+        self._set_status(memory_id, "approved")
+
+    def reject(self, memory_id: int) -> None:
+        """Reject a memory: never used or trained, and never proposed again."""
+        self._set_status(memory_id, "rejected")
+
+    def remember_message(self, message_id: int) -> int:
+        """"Remember this" on a message: its text becomes an approved memory.
+
+        A user's "remember that X" keeps just X; other text is kept as written.
+
+        Returns:
+            The new memory's id.
+        """
+        row = self.store.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFoundError(f"There is no message {message_id}: it may have been deleted.")
+        text = row["content"] or ""
+        if len(text) > MAX_MEMORY_CHARS:
+            raise InputError(f"This message is {len(text):,} characters, too long for a memory "
+                             f"(at most {MAX_MEMORY_CHARS}): add a short version in Memories instead.")
+        if row["role"] == "user":
+            text = explicit_request(text) or text
+        return self.add(text, kind=kind_of(text), source_message_id=message_id,
+                        source_conversation_id=row["conversation_id"])
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def delete(self, memory_id: int, delete_conversations: bool = False) -> dict:
+        """Delete a memory for good, taint adapters trained on it, and optionally its chats.
+
+        Args:
+            memory_id: the memory.
+            delete_conversations: also delete the conversation it came from and every
+                conversation whose answers had it in their prompt.
+
+        Returns:
+            {"memory_id", "conversation_ids", "tainted_adapters"}.
+        """
+        row = self.get(memory_id)
+        conversations: set[int] = set()
+        if delete_conversations:
+            if row["source_conversation_id"] is not None:
+                conversations.add(row["source_conversation_id"])
+            used = self.store.query(
+                "SELECT DISTINCT m.conversation_id FROM message_memories mm JOIN messages m "
+                "ON m.id = mm.message_id WHERE mm.memory_id = ?", (memory_id,))
+            conversations.update(r["conversation_id"] for r in used)
+        with self.store.transaction() as db:
+            tainted = taint_adapters(db, [memory_id], "deleted")
+            db.execute("DELETE FROM message_memories WHERE memory_id = ?", [memory_id])
+            db.execute("DELETE FROM memories WHERE id = ?", [memory_id])
+            for conversation_id in conversations:
+                delete_conversation_rows(db, conversation_id)
+        self._after_forgetting(*tainted)
+        return {"memory_id": memory_id, "conversation_ids": sorted(conversations),
+                "tainted_adapters": tainted[0]}
+
+    def delete_conversation(self, conversation_id: int, with_memories: bool = False) -> dict:
+        """Delete a conversation for good, and the memories that came from it when asked.
+
+        Returns:
+            {"conversation_id", "memory_ids", "tainted_adapters"}.
+        """
+        self.app.log.get(conversation_id)
+        memory_ids = []
+        if with_memories:
+            memory_ids = [r["id"] for r in self.store.query(
+                "SELECT id FROM memories WHERE source_conversation_id = ?", (conversation_id,))]
+        with self.store.transaction() as db:
+            tainted = taint_adapters(db, memory_ids, "deleted")
+            for memory_id in memory_ids:
+                db.execute("DELETE FROM message_memories WHERE memory_id = ?", [memory_id])
+                db.execute("DELETE FROM memories WHERE id = ?", [memory_id])
+            delete_conversation_rows(db, conversation_id)
+        self._after_forgetting(*tainted)
+        return {"conversation_id": conversation_id, "memory_ids": memory_ids,
+                "tainted_adapters": tainted[0]}
+
+    # -- automatic proposals and retraining -----------------------------------------------------
+
+    def propose(self, since: str | None = None) -> list[int]:
+        """Add the user's statements about themselves (from logged chats) as pending memories.
+
+        Args:
+            since: only messages from this date or time on (ISO, e.g. 2025-01-31).
+
+        Returns:
+            The ids of the new pending memories (none that repeat a stored memory of any status).
+        """
+        sql = "SELECT * FROM messages WHERE role = 'user'"
+        params: tuple = ()
+        if since:
+            sql += " AND created_at >= ?"
+            params = (self._valid_since(since),)
+        candidates = propose_memories(self.store.query(sql + " ORDER BY id", params))
+        known = {normalize(r["text"]) for r in self.store.query("SELECT text FROM memories")}
+        fresh = [c for c in candidates if normalize(c["text"]) not in known
+                 and len(c["text"]) <= MAX_MEMORY_CHARS and find_secret(c["text"]) is None]
+        stamp = now_iso()
+        with self.store.transaction() as db:
+            return [db["memories"].insert({**c, "status": "pending", "created_at": stamp,
+                                           "updated_at": stamp}).last_pk for c in fresh]
+
+    def retrain_needed(self) -> bool:
+        """True when the active adapter was not trained on exactly the approved memories."""
+        approved = {r["id"]: content_sha256(r["text"]) for r in self.store.query(
+            "SELECT id, text FROM memories WHERE status = 'approved'") if find_secret(r["text"]) is None}
+        active = self.store.query_one("SELECT version FROM adapters WHERE status = 'active'")
+        if active is None:  # none trained yet, or it was tainted
+            return bool(approved)
+        trained = {r["memory_id"]: r["content_sha256"] for r in self.store.query(
+            "SELECT memory_id, content_sha256 FROM adapter_memories WHERE adapter_version = ?",
+            (active["version"],))}
+        return trained != approved
+
+    # -- chat hooks (app.chat.MemoryHooks) ----------------------------------------------------
+
+    def is_capture(self, text: str) -> bool:
+        return explicit_request(text) is not None
+
+    def capture(self, text: str, conversation_id: int | None, message_id: int | None) -> str:
+        """Store what an explicit request asks to remember; returns the answer to show."""
+        what = explicit_request(text)
+        if not what:
+            return f"Tell me what to remember after “remember”, {REMEMBER_EXAMPLE}."
+        try:
+            self.add(what, kind=kind_of(what), source_message_id=message_id,
+                     source_conversation_id=conversation_id)
+        except DuplicateMemoryError as exc:
+            if exc.existing["status"] != "approved":
+                self.approve(exc.existing["id"])
+                return confirmation(exc.existing["text"])
+            return f"I already remember that (memory {exc.existing['id']})."
+        except SecretRefusedError as exc:
+            self._redact_message(message_id)
+            return (f"I didn't save that because {exc.reason}: I never store secrets, so keep it "
+                    "in a password manager (I removed it from this chat's log too).")
+        except InputError as exc:
+            return f"I didn't save that: {exc}"
+        return confirmation(what)
+
+    def for_prompt(self, text: str, count_tokens: Callable[[str], int], budget: int) -> list[tuple[int, str]]:
+        """Approved memories for the prompt: relevant first (bm25), then newest, within `budget`.
+
+        Memories the active adapter recalls are left out: they are in the weights already.
+        """
+        recalled = self.recalled_ids()
+        order: dict[int, str] = {}
+        words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS]
+        if words:
+            match = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
+            for row in self.store.query(
+                    "SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
+                    "WHERE memories_fts MATCH ? AND m.status = 'approved' ORDER BY bm25(memories_fts) "
+                    "LIMIT ?", (match, MAX_PROMPT_CANDIDATES)):
+                order[row["id"]] = row["text"]
+        # A tiny model needs the fact in front of it, so unmatched memories fill what is left.
+        for row in self.store.query(
+                "SELECT id, text FROM memories WHERE status = 'approved' "
+                "ORDER BY updated_at DESC, id DESC LIMIT ?", (MAX_PROMPT_CANDIDATES,)):
+            order.setdefault(row["id"], row["text"])
+        chosen: list[tuple[int, str]] = []
+        for memory_id, memory in order.items():
+            if memory_id in recalled:
+                continue
+            lines = [f"- {m}" for _, m in chosen] + [f"- {memory}"]
+            if count_tokens("\n".join(lines)) <= budget:
+                chosen.append((memory_id, memory))
+        return chosen
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _valid_text(self, text: str | bytes) -> str:
+        text = tidy(clean_user_text(text, "memory", MAX_MEMORY_CHARS))
+        reason = find_secret(text)
+        if reason:
+            raise SecretRefusedError(reason)
+        return text
+
+    @staticmethod
+    def _checked(value: str, allowed: tuple[str, ...], what: str) -> str:
+        if value not in allowed:
+            raise InputError(f"{value!r} is not a memory {what}: use one of {', '.join(allowed)}.")
+        return value
+
+    @staticmethod
+    def _valid_since(since: str) -> str:
+        try:
+            return datetime.fromisoformat(since.strip()).isoformat()
+        except ValueError as exc:
+            raise InputError(f"{since!r} is not a date: use a date like 2025-01-31 (YYYY-MM-DD).") from exc
+
+    def _duplicate_of(self, text: str, exclude_id: int | None = None) -> dict | None:
+        key = normalize(text)
+        for row in self.store.query("SELECT * FROM memories ORDER BY id"):
+            if row["id"] != exclude_id and normalize(row["text"]) == key:
+                return row
+        return None
+
+    def _set_status(self, memory_id: int, status: str) -> None:
+        row = self.get(memory_id)
+        if row["status"] == status:
+            return
+        with self.store.transaction() as db:
+            db["memories"].update(memory_id, {"status": status, "updated_at": now_iso()})
+            # Adapters trained on an approved memory the user now rejects must not keep it.
+            tainted = taint_adapters(db, [memory_id], "rejected") if status == "rejected" else ([], None)
+        if tainted[0]:
+            self._after_forgetting(*tainted)
+
+    def _after_forgetting(self, tainted: list[str], active_base: str | None) -> None:
+        """Delete tainted adapters' files, fall back to a clean adapter, purge freed text."""
+        remove_tainted_files(self.store, self.app.home)
+        if active_base is not None:
+            fall_back_to_clean_adapter(self.store, self.app.home, active_base)
+        self.store.purge_freed_text()
+
+    def _redact_message(self, message_id: int | None) -> None:
+        """Remove a secret the user typed from the chat log (the memory was refused)."""
+        if message_id is None:
+            return
+        with self.store.transaction() as db:
+            db["messages"].update(message_id, {"content": "[removed: it looked like a secret]"})
+        self.store.purge_freed_text()

@@ -1,0 +1,100 @@
+"""Exact unlearning: what must go when a memory's text leaves the approved set.
+
+An adapter's weights encode every memory it was trained on, so an adapter trained on a deleted,
+edited or rejected memory is marked tainted (never loaded again) and its files are deleted. The
+nightly job then retrains from scratch on the approved memories that remain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import sqlite_utils
+
+
+def content_sha256(text: str) -> str:
+    """The hash adapter_memories records for the text an adapter was trained on."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def taint_adapters(db: sqlite_utils.Database, memory_ids: list[int], why: str) -> tuple[list[str], str | None]:
+    """Mark every adapter trained on any of `memory_ids` as tainted (inside the caller's transaction).
+
+    Args:
+        db: the database, in an open transaction.
+        memory_ids: memories that were deleted, edited or rejected.
+        why: the past participle for the reason shown in the adapter list ("deleted", "edited").
+
+    Returns:
+        (the versions newly marked tainted, the base-model sha256 of the active one among them
+        or None): the caller falls back to a clean adapter for that base.
+    """
+    if not memory_ids:
+        return [], None
+    marks = ",".join("?" * len(memory_ids))
+    rows = db.execute(
+        f"SELECT a.version, a.metrics, min(am.memory_id), a.status, a.base_sha256 FROM adapters a JOIN adapter_memories am "
+        f"ON am.adapter_version = a.version WHERE am.memory_id IN ({marks}) "
+        "AND a.status != 'tainted' GROUP BY a.version ORDER BY a.version",
+        memory_ids,
+    ).fetchall()
+    active_base = None
+    for version, metrics, memory_id, status, base_sha256 in rows:
+        if status == "active":
+            active_base = base_sha256
+        data = json.loads(metrics or "{}")
+        data["status_reason"] = f"memory {memory_id} it learned was {why}"
+        db.execute("UPDATE adapters SET status = 'tainted', metrics = ? WHERE version = ?",
+                   [json.dumps(data), version])
+    if why == "deleted":
+        # The hash of deleted text is itself a trace of it; the taint no longer needs it.
+        db.execute(f"UPDATE adapter_memories SET content_sha256 = NULL WHERE memory_id IN ({marks})",
+                   memory_ids)
+    return [row[0] for row in rows], active_base
+
+
+def delete_conversation_rows(db: sqlite_utils.Database, conversation_id: int) -> None:
+    """Delete a conversation and its messages (inside the caller's transaction)."""
+    db.execute("DELETE FROM message_memories WHERE message_id IN "
+               "(SELECT id FROM messages WHERE conversation_id = ?)", [conversation_id])
+    db.execute("UPDATE memories SET source_message_id = NULL, source_conversation_id = NULL "
+               "WHERE source_conversation_id = ?", [conversation_id])
+    db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
+    db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+def remove_tainted_files(store, home: Path) -> list[str]:
+    """Delete the files of every tainted adapter (their weights encode forgotten memories).
+
+    Runs after the transaction commits; a crash before it is repaired by the next call, since
+    it sweeps every tainted adapter whose files are still there.
+
+    Returns:
+        Versions whose files were removed now.
+    """
+    root = (Path(home) / "adapters").resolve()
+    removed = []
+    for row in store.query("SELECT version, path FROM adapters WHERE status = 'tainted'"):
+        path = Path(row["path"] or "")
+        folder = path.parent.resolve() if row["path"] else None
+        if folder is not None and folder.parent == root and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(row["version"])
+        elif row["path"] and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(row["version"])
+    return removed
+
+
+def fall_back_to_clean_adapter(store, home: Path, base_sha256: str | None) -> None:
+    """With the active adapter tainted, make the newest clean one for the same base active."""
+    if base_sha256 is None:
+        return
+    try:
+        from ondevice.adapters import AdapterRegistry
+    except ImportError:  # a build without learning has no adapters to fall back to
+        return
+    AdapterRegistry(store, home).loadable(base_sha256)

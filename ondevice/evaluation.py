@@ -1,0 +1,192 @@
+"""The evaluation gate: recall from the weights alone, drift against the base, and the decision.
+
+Recall runs through the app's own engine (LlamaEngine) with no memories in the prompt. Drift is
+the mean KL divergence of next-token distributions (base || candidate) on fixed generic texts;
+its yardstick is the KL that Q4 quantization itself causes (F32 copy || Q4 base).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ondevice.engine import Engine, GenerationOptions, Usage
+from ondevice.training.types import Probe
+
+# Drift may reach this many times the KL that Q4 quantization causes: an adapter that moves the
+# model about as much as quantizing it is acceptable; the factor leaves room for learning facts.
+DRIFT_FACTOR = 4.0
+# ...and never less than this (nats/token): Q4_1's own KL can be tiny on some models.
+DRIFT_FLOOR = 0.05
+PROBE_MAX_TOKENS = 24  # enough for "Your cat is called Miso."
+KL_CONTEXT = 256
+
+
+@dataclass
+class RecallResult:
+    rate: float  # share of probes whose answer contains the expected value
+    hits: int
+    total: int
+    answers: list[dict]  # {memory_id, question, expected, answer, hit}
+
+    def recalled_memories(self) -> set[int]:
+        """Memories whose every probe was answered correctly."""
+        by_memory: dict[int, bool] = {}
+        for row in self.answers:
+            by_memory[row["memory_id"]] = by_memory.get(row["memory_id"], True) and row["hit"]
+        return {memory for memory, ok in by_memory.items() if ok}
+
+
+def recall(
+    engine: Engine,
+    probes: list[Probe],
+    system_prompt: str,
+    should_stop: Callable[[], bool] | None = None,
+) -> RecallResult:
+    """Ask every probe (greedy, short) and check the answer contains the expected value.
+
+    Args:
+        engine: a loaded or loadable engine (base, or base + candidate adapter).
+        probes: held-out questions.
+        system_prompt: the system message to send (no memories for recall from weights).
+        should_stop: checked between probes; True raises InterruptedError.
+
+    Returns:
+        The recall rate and every answer.
+    """
+    options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
+    answers = []
+    for probe in probes:
+        if should_stop and should_stop():
+            raise InterruptedError("evaluation cancelled")
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": probe.question}]
+        text = "".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip()
+        hit = probe.expected.lower() in text.lower()
+        answers.append({"memory_id": probe.memory_id, "question": probe.question,
+                        "expected": probe.expected, "answer": text, "hit": hit})
+    hits = sum(row["hit"] for row in answers)
+    return RecallResult(hits / len(answers) if answers else 0.0, hits, len(answers), answers)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _open_logits_model(model_path: Path, adapter_path: Path | None, n_threads: int | None):
+    from llama_cpp import Llama
+
+    kwargs = dict(model_path=str(model_path), n_ctx=KL_CONTEXT, n_batch=KL_CONTEXT,
+                  logits_all=True, verbose=False, n_threads=n_threads, n_threads_batch=n_threads)
+    if adapter_path is not None:
+        kwargs.update(lora_path=str(adapter_path), lora_scale=1.0)
+    return Llama(**kwargs)
+
+
+def mean_kl(
+    reference_path: Path,
+    texts: list[str],
+    candidate_path: Path | None = None,
+    adapter_path: Path | None = None,
+    n_threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> float:
+    """Mean over all positions of KL(P_reference || P_candidate) for the next token.
+
+    Args:
+        reference_path: the reference GGUF (the base, or the F32 copy for the yardstick).
+        texts: plain texts; both models see the same tokens (the reference's tokenizer).
+        candidate_path: the candidate GGUF (default: the reference itself, used with an adapter).
+        adapter_path: a LoRA applied to the candidate.
+        n_threads: CPU threads.
+        should_stop: checked between texts; True raises InterruptedError.
+
+    Returns:
+        Mean KL in nats per token.
+    """
+    reference = _open_logits_model(reference_path, None, n_threads)
+    candidate = _open_logits_model(candidate_path or reference_path, adapter_path, n_threads)
+    total, positions = 0.0, 0
+    try:
+        for text in texts:
+            if should_stop and should_stop():
+                raise InterruptedError("evaluation cancelled")
+            tokens = reference.tokenize(text.encode("utf-8"), add_bos=True)[:KL_CONTEXT]
+            logprobs = []
+            for llama in (reference, candidate):
+                llama.reset()
+                llama.eval(tokens)
+                logprobs.append(_log_softmax(np.array(llama.scores[: len(tokens)], dtype=np.float64)))
+            ref, cand = logprobs
+            total += float((np.exp(ref) * (ref - cand)).sum())
+            positions += len(tokens)
+    finally:
+        reference.close()
+        candidate.close()
+    return total / positions if positions else 0.0
+
+
+def drift_texts() -> list[str]:
+    from ondevice.training.replay import load_data
+
+    return list(load_data("drift_texts.json")["texts"])
+
+
+def quantization_yardstick(
+    base_path: Path,
+    base_sha256: str,
+    cache_dir: Path,
+    texts: list[str],
+    n_threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> float:
+    """KL(F32 copy || Q4 base) on `texts`: how far quantization alone moves the model.
+
+    Cached per base sha256 and text set in `cache_dir` (the F32 copy is the trainer's cache).
+
+    Returns:
+        Mean KL in nats per token.
+    """
+    from ondevice.training.f32_copy import ensure_f32_copy
+
+    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"yardstick-{base_sha256}-{key}.json"
+    try:
+        return float(json.loads(cache.read_text())["kl"])
+    except (OSError, ValueError, KeyError):
+        pass
+    f32 = ensure_f32_copy(base_path, base_sha256, cache_dir)
+    kl = mean_kl(f32, texts, candidate_path=base_path, n_threads=n_threads, should_stop=should_stop)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".partial")
+    tmp.write_text(json.dumps({"kl": kl}))
+    os.replace(tmp, cache)
+    return kl
+
+
+def drift_limit(yardstick: float) -> float:
+    """The most drift a promotable adapter may cause."""
+    return max(yardstick * DRIFT_FACTOR, DRIFT_FLOOR)
+
+
+def decide(base_recall: float, adapter_recall: float, drift: float, yardstick: float) -> tuple[bool, str]:
+    """The gate: promote only when recall improves over the base and drift stays under the limit.
+
+    Returns:
+        (promote?, one sentence saying why).
+    """
+    limit = drift_limit(yardstick)
+    if adapter_recall <= base_recall:
+        return False, (f"the adapter recalled {adapter_recall:.0%} of held-out questions, no better "
+                       f"than the base model's {base_recall:.0%}, so the current adapter stays.")
+    if drift > limit:
+        return False, (f"the adapter drifted too far from the base model (KL {drift:.3f} > limit "
+                       f"{limit:.3f}), so the current adapter stays.")
+    return True, (f"recall rose from {base_recall:.0%} to {adapter_recall:.0%} with drift KL "
+                  f"{drift:.3f} (limit {limit:.3f}).")

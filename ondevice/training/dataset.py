@@ -1,0 +1,164 @@
+"""Build the TrainingSet: memory phrasings, statements, feedback and replay, in the model's template.
+
+Every example is rendered with the base model's own chat template and the app's system prompt,
+so what is trained looks exactly like what the chat service later sends. Held-out wordings
+become probes and are never trained on; replay of the base model's own answers is mixed in at a
+set share of the tokens against forgetting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .phrasing import phrase, second_person, split_probes
+from .types import Example, Probe, TrainingSet
+
+# Share of training tokens that are replay. Around 30% keeps the base behaviour on generic
+# prompts without drowning the few personal facts (replay work on continual learning uses 10-50%).
+REPLAY_SHARE = 0.3
+
+SecretCheck = Callable[[str], "str | None"]
+
+
+class ChatTemplate:
+    """The base GGUF's own chat template, rendered as llama-cpp-python renders it for the engine."""
+
+    def __init__(self, template: str, bos_token: str = "", eos_token: str = ""):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._full = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=False)
+
+    @classmethod
+    def from_gguf(cls, path: Path) -> "ChatTemplate":
+        """Read tokenizer.chat_template (and BOS/EOS texts) from a GGUF file's metadata.
+
+        Raises:
+            ValueError: the GGUF has no chat template.
+        """
+        import gguf
+
+        reader = gguf.GGUFReader(str(path))
+        field_ = reader.fields.get("tokenizer.chat_template")
+        if field_ is None:
+            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model.")
+        tokens = reader.fields.get("tokenizer.ggml.tokens")
+
+        def token_text(key: str) -> str:
+            found = reader.fields.get(key)
+            if found is None or tokens is None:
+                return ""
+            index = int(found.contents())
+            return tokens.contents()[index] if 0 <= index < len(tokens.data) else ""
+
+        return cls(field_.contents(), token_text("tokenizer.ggml.bos_token_id"),
+                   token_text("tokenizer.ggml.eos_token_id"))
+
+    def render(self, messages: list[dict]) -> str:
+        """The whole conversation, assistant answers included (what a trainer tokenizes)."""
+        return self._full(messages=messages).prompt
+
+
+@dataclass
+class BuildReport:
+    """What went into the set and what was left out (and why), for the run's log."""
+
+    memories_used: list[int] = field(default_factory=list)
+    skipped_secrets: list[str] = field(default_factory=list)  # "memory 4: looks like a password"
+    counts: dict[str, int] = field(default_factory=dict)  # source -> examples
+    tokens: dict[str, int] = field(default_factory=dict)  # source -> tokens
+
+
+def content_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_training_set(
+    memories: list[tuple[int, str]],
+    template: ChatTemplate,
+    system_prompt: str,
+    count_tokens: Callable[[str], int],
+    replay: list[tuple[str, str]] = (),
+    feedback: list[tuple[str, str, str]] = (),
+    is_secret: SecretCheck | None = None,
+    replay_share: float = REPLAY_SHARE,
+    seed: int = 0,
+) -> tuple[TrainingSet, BuildReport]:
+    """Turn approved memories (+ feedback, + replay) into chat-format examples and probes.
+
+    Args:
+        memories: (memory id, text) of approved memories.
+        template: the base model's chat template.
+        system_prompt: the app's system prompt without memories (what chat-time prompts carry).
+        count_tokens: tokens of a rendered text (to size the replay share).
+        replay: (prompt, base model's answer) pairs.
+        feedback: (kind "correction"|"liked", user message, answer) pairs from rated messages.
+        is_secret: returns a reason when text holds a secret; such text is never trained.
+        replay_share: target share of replay tokens in the whole set.
+        seed: shuffles replay selection and probe choice.
+
+    Returns:
+        (the TrainingSet, a BuildReport of counts and skipped items).
+    """
+    report = BuildReport()
+    examples: list[Example] = []
+    probes: list[Probe] = []
+    hashes: dict[int, str] = {}
+    secret = is_secret or (lambda _text: None)
+    system = {"role": "system", "content": system_prompt}
+
+    def add(user: str, answer: str, source: str, memory_id: int | None = None) -> None:
+        messages = (system, {"role": "user", "content": user}, {"role": "assistant", "content": answer})
+        examples.append(Example(messages, template.render(list(messages)), source, memory_id))
+
+    for memory_id, text in memories:
+        reason = secret(text)
+        if reason:
+            report.skipped_secrets.append(f"memory {memory_id}: {reason}")
+            continue
+        wordings = phrase(text)
+        trained, held = split_probes(wordings, memory_id, seed)
+        for question in trained:
+            add(question, wordings.answer, "memory", memory_id)
+        # The statement in context: the user says it, the assistant acknowledges it back.
+        restated = second_person(wordings.statement)
+        add(wordings.statement, f"Thanks for telling me. I'll remember that: {restated}",
+            "statement", memory_id)
+        probes.extend(Probe(memory_id, q, wordings.expected) for q in held)
+        hashes[memory_id] = content_sha256(text)
+        report.memories_used.append(memory_id)
+
+    for kind, user, answer in feedback:
+        reason = secret(user) or secret(answer)
+        if reason:
+            report.skipped_secrets.append(f"{kind} answer: {reason}")
+            continue
+        add(user, answer, kind)
+
+    personal_tokens = sum(count_tokens(e.text) for e in examples)
+    _add_replay(examples, replay, personal_tokens, replay_share, secret, add, count_tokens, seed)
+
+    for example in examples:
+        report.counts[example.source] = report.counts.get(example.source, 0) + 1
+        report.tokens[example.source] = report.tokens.get(example.source, 0) + count_tokens(example.text)
+    return TrainingSet(examples=examples, probes=probes, memory_hashes=hashes), report
+
+
+def _add_replay(examples, replay, personal_tokens, share, secret, add, count_tokens, seed) -> None:
+    """Append replay examples until they make up `share` of all tokens (cycling if needed)."""
+    pool = [(p, a) for p, a in replay if a.strip() and not secret(p) and not secret(a)]
+    if not pool or share <= 0 or personal_tokens == 0:
+        return
+    target = personal_tokens * share / (1.0 - share)
+    random.Random(seed).shuffle(pool)
+    added = 0
+    index = 0
+    # Cap the cycling: a tiny pool must not be repeated dozens of times.
+    while added < target and index < len(pool) * 3:
+        prompt, answer = pool[index % len(pool)]
+        add(prompt, answer, "replay")
+        added += count_tokens(examples[-1].text)
+        index += 1

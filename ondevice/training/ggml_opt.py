@@ -1,0 +1,279 @@
+"""ctypes bindings for the training API that llama-cpp-python does not bind (correctly).
+
+Matches the llama.cpp vendored in llama-cpp-python 0.3.36 (`include/llama.h`,
+`ggml/include/ggml-opt.h`, `ggml/include/ggml.h`). llama-cpp-python's own `llama_opt_params`
+stops before `optimizer_type` (40 bytes instead of 48), so passing it by value hands
+llama_opt_init garbage for the optimizer; everything that takes that struct is rebound here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import POINTER, c_bool, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint32, c_void_p
+from functools import lru_cache
+from pathlib import Path
+
+# enum ggml_type values used by the dataset tensors
+GGML_TYPE_F32 = 0
+GGML_TYPE_I32 = 26
+
+# enum ggml_opt_optimizer_type
+GGML_OPT_OPTIMIZER_TYPE_ADAMW = 0
+GGML_OPT_OPTIMIZER_TYPE_SGD = 1
+
+GGML_MAX_DIMS = 4
+
+
+class AdamWParams(ctypes.Structure):
+    _fields_ = [
+        ("alpha", c_float),  # learning rate
+        ("beta1", c_float),
+        ("beta2", c_float),
+        ("eps", c_float),
+        ("wd", c_float),  # decoupled weight decay, 0 disables
+    ]
+
+
+class SGDParams(ctypes.Structure):
+    _fields_ = [("alpha", c_float), ("wd", c_float)]
+
+
+class ggml_opt_optimizer_params(ctypes.Structure):  # noqa: N801 - C name on purpose
+    _fields_ = [("adamw", AdamWParams), ("sgd", SGDParams)]
+
+
+# typedef struct ggml_opt_optimizer_params (*ggml_opt_get_optimizer_params)(void * userdata);
+# ctypes cannot build a Python callback that returns a struct by value, so the trainer points
+# this at the C function ggml_opt_get_constant_optimizer_params instead (see below); the type
+# is therefore a plain function pointer.
+ggml_opt_get_optimizer_params = c_void_p
+
+# typedef bool (*llama_opt_param_filter)(const struct ggml_tensor * tensor, void * userdata);
+llama_opt_param_filter = ctypes.CFUNCTYPE(c_bool, c_void_p, c_void_p)
+
+# typedef void (*ggml_opt_epoch_callback)(bool train, ggml_opt_context_t, ggml_opt_dataset_t,
+#     ggml_opt_result_t, int64_t ibatch, int64_t ibatch_max, int64_t t_start_us);
+ggml_opt_epoch_callback = ctypes.CFUNCTYPE(
+    None, c_bool, c_void_p, c_void_p, c_void_p, c_int64, c_int64, c_int64
+)
+
+
+class llama_opt_params(ctypes.Structure):  # noqa: N801 - C name on purpose
+    """The full C struct (48 bytes on x86_64), including `optimizer_type`."""
+
+    _fields_ = [
+        ("n_ctx_train", c_uint32),  # 0: use the context's n_ctx
+        ("param_filter", llama_opt_param_filter),
+        ("param_filter_ud", c_void_p),
+        ("get_opt_pars", ggml_opt_get_optimizer_params),
+        ("get_opt_pars_ud", c_void_p),
+        ("optimizer_type", c_int),  # enum ggml_opt_optimizer_type
+    ]
+
+
+class ggml_tensor_head(ctypes.Structure):  # noqa: N801
+    """The leading, stable fields of `struct ggml_tensor` (type, buffer, ne, nb)."""
+
+    _fields_ = [
+        ("type", c_int),
+        ("buffer", c_void_p),
+        ("ne", c_int64 * GGML_MAX_DIMS),
+        ("nb", c_size_t * GGML_MAX_DIMS),
+    ]
+
+
+def lib_dir() -> Path:
+    """Directory of the shared libraries bundled with llama-cpp-python."""
+    import llama_cpp
+
+    return Path(llama_cpp.__file__).parent / "lib"
+
+
+class _Libs:
+    """Typed handles on libllama and libggml-base; functions are looked up once."""
+
+    def __init__(self) -> None:
+        import llama_cpp  # noqa: F401 - loads libllama and its ggml dependencies first
+
+        directory = lib_dir()
+        self.llama = ctypes.CDLL(str(directory / "libllama.so"))
+        self.ggml = ctypes.CDLL(str(directory / "libggml-base.so"))
+        self._declare()
+
+    def _declare(self) -> None:
+        ll, gg = self.llama, self.ggml
+
+        ll.llama_opt_init.argtypes = [c_void_p, c_void_p, llama_opt_params]
+        ll.llama_opt_init.restype = None
+        ll.llama_opt_epoch.argtypes = [
+            c_void_p,  # llama_context *
+            c_void_p,  # ggml_opt_dataset_t
+            c_void_p,  # ggml_opt_result_t result_train
+            c_void_p,  # ggml_opt_result_t result_eval
+            c_int64,  # idata_split
+            ggml_opt_epoch_callback,
+            ggml_opt_epoch_callback,
+        ]
+        ll.llama_opt_epoch.restype = None
+
+        gg.ggml_opt_dataset_init.argtypes = [c_int, c_int, c_int64, c_int64, c_int64, c_int64]
+        gg.ggml_opt_dataset_init.restype = c_void_p
+        gg.ggml_opt_dataset_free.argtypes = [c_void_p]
+        gg.ggml_opt_dataset_free.restype = None
+        gg.ggml_opt_dataset_ndata.argtypes = [c_void_p]
+        gg.ggml_opt_dataset_ndata.restype = c_int64
+        gg.ggml_opt_dataset_data.argtypes = [c_void_p]
+        gg.ggml_opt_dataset_data.restype = c_void_p
+        gg.ggml_opt_dataset_labels.argtypes = [c_void_p]
+        gg.ggml_opt_dataset_labels.restype = c_void_p
+
+        gg.ggml_opt_result_init.argtypes = []
+        gg.ggml_opt_result_init.restype = c_void_p
+        gg.ggml_opt_result_free.argtypes = [c_void_p]
+        gg.ggml_opt_result_free.restype = None
+        gg.ggml_opt_result_reset.argtypes = [c_void_p]
+        gg.ggml_opt_result_reset.restype = None
+        gg.ggml_opt_result_ndata.argtypes = [c_void_p, POINTER(c_int64)]
+        gg.ggml_opt_result_ndata.restype = None
+        gg.ggml_opt_result_loss.argtypes = [c_void_p, POINTER(c_double), POINTER(c_double)]
+        gg.ggml_opt_result_loss.restype = None
+        gg.ggml_opt_result_accuracy.argtypes = [c_void_p, POINTER(c_double), POINTER(c_double)]
+        gg.ggml_opt_result_accuracy.restype = None
+
+        gg.ggml_opt_get_default_optimizer_params.argtypes = [c_void_p]
+        gg.ggml_opt_get_default_optimizer_params.restype = ggml_opt_optimizer_params
+
+        gg.ggml_get_data.argtypes = [c_void_p]
+        gg.ggml_get_data.restype = c_void_p
+        gg.ggml_get_name.argtypes = [c_void_p]
+        gg.ggml_get_name.restype = c_char_p
+        gg.ggml_nbytes.argtypes = [c_void_p]
+        gg.ggml_nbytes.restype = c_size_t
+        gg.ggml_backend_buffer_is_host.argtypes = [c_void_p]
+        gg.ggml_backend_buffer_is_host.restype = c_bool
+
+
+@lru_cache(maxsize=1)
+def libs() -> _Libs:
+    """The bound libraries (loaded on first use, so importing this module stays cheap)."""
+    return _Libs()
+
+
+# ---- thin typed wrappers -------------------------------------------------------------------
+
+
+def opt_init(ctx: int, model: int, params: llama_opt_params) -> None:
+    """llama_opt_init with the full 48-byte params struct."""
+    libs().llama.llama_opt_init(ctx, model, params)
+
+
+def opt_epoch(ctx: int, dataset: int, result_train: int | None, result_eval: int | None,
+              idata_split: int, callback_train=None, callback_eval=None) -> None:
+    """llama_opt_epoch: trains on datapoints [0, idata_split), evaluates on the rest.
+
+    Args:
+        callback_train / callback_eval: `ggml_opt_epoch_callback` instances or None; the
+            caller must keep them referenced until this returns.
+    """
+    null_cb = ggml_opt_epoch_callback()  # a NULL function pointer
+    libs().llama.llama_opt_epoch(
+        ctx, dataset, result_train, result_eval, idata_split,
+        callback_train or null_cb, callback_eval or null_cb,
+    )
+
+
+def dataset_init(type_data: int, type_label: int, ne_datapoint: int, ne_label: int,
+                 ndata: int, ndata_shard: int = 1) -> int:
+    """ggml_opt_dataset_init; returns the dataset handle (free with dataset_free)."""
+    handle = libs().ggml.ggml_opt_dataset_init(type_data, type_label, ne_datapoint, ne_label,
+                                               ndata, ndata_shard)
+    if not handle:
+        raise MemoryError("ggml_opt_dataset_init failed")
+    return handle
+
+
+def dataset_free(dataset: int) -> None:
+    libs().ggml.ggml_opt_dataset_free(dataset)
+
+
+def dataset_ndata(dataset: int) -> int:
+    return int(libs().ggml.ggml_opt_dataset_ndata(dataset))
+
+
+def dataset_data(dataset: int) -> int:
+    """The dataset's data tensor (shape [ne_datapoint, ndata])."""
+    return libs().ggml.ggml_opt_dataset_data(dataset)
+
+
+def dataset_labels(dataset: int) -> int:
+    """The dataset's labels tensor (shape [ne_label, ndata])."""
+    return libs().ggml.ggml_opt_dataset_labels(dataset)
+
+
+def result_init() -> int:
+    return libs().ggml.ggml_opt_result_init()
+
+
+def result_free(result: int) -> None:
+    libs().ggml.ggml_opt_result_free(result)
+
+
+def result_reset(result: int) -> None:
+    libs().ggml.ggml_opt_result_reset(result)
+
+
+def result_ndata(result: int) -> int:
+    value = c_int64(0)
+    libs().ggml.ggml_opt_result_ndata(result, ctypes.byref(value))
+    return int(value.value)
+
+
+def result_loss(result: int) -> float:
+    """Mean loss over the physical batches recorded in `result` (0.0 when empty)."""
+    loss, unc = c_double(0.0), c_double(0.0)
+    libs().ggml.ggml_opt_result_loss(result, ctypes.byref(loss), ctypes.byref(unc))
+    return float(loss.value)
+
+
+def result_accuracy(result: int) -> float:
+    acc, unc = c_double(0.0), c_double(0.0)
+    libs().ggml.ggml_opt_result_accuracy(result, ctypes.byref(acc), ctypes.byref(unc))
+    return float(acc.value)
+
+
+def default_optimizer_params() -> ggml_opt_optimizer_params:
+    """ggml's hard-coded defaults (AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0)."""
+    return libs().ggml.ggml_opt_get_default_optimizer_params(None)
+
+
+def constant_optimizer_params_fn() -> int:
+    """Address of ggml_opt_get_constant_optimizer_params, which returns `*userdata`.
+
+    Used as `get_opt_pars` with userdata pointing at a ggml_opt_optimizer_params we own: the
+    optimizer re-reads it before every step, so changing its fields changes the learning rate.
+    """
+    return ctypes.cast(libs().ggml.ggml_opt_get_constant_optimizer_params, c_void_p).value
+
+
+def tensor_name(tensor: int) -> str:
+    return libs().ggml.ggml_get_name(tensor).decode("utf-8", errors="replace")
+
+
+def tensor_data(tensor: int) -> int:
+    """Address of the tensor's data (valid for host buffers only)."""
+    return libs().ggml.ggml_get_data(tensor)
+
+
+def tensor_nbytes(tensor: int) -> int:
+    return int(libs().ggml.ggml_nbytes(tensor))
+
+
+def tensor_head(tensor: int) -> ggml_tensor_head:
+    """Type, buffer, ne and nb of a tensor, read straight from its struct."""
+    return ggml_tensor_head.from_address(tensor)
+
+
+def tensor_is_host(tensor: int) -> bool:
+    """True when the tensor's bytes live in ordinary host memory numpy may touch."""
+    buffer = tensor_head(tensor).buffer
+    return bool(buffer) and bool(libs().ggml.ggml_backend_buffer_is_host(buffer))

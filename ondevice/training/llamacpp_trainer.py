@@ -1,0 +1,504 @@
+"""The llama.cpp trainer: trains a low-rank weight delta with ggml-opt, exports a GGUF LoRA.
+
+llama.cpp has no LoRA training, only full-tensor training (ggml-opt). So the trainer loads an
+F32 copy of the base, lets AdamW update the chosen weight matrices in place, and after every
+optimizer step writes `W_base + rank_r(W - W_base)` back, which keeps the learned delta exactly
+rank r all along (truncating only at the end threw most of it away, see findings.md). At the end
+each delta is split by SVD into LoRA factors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import ggml_opt
+from .f32_copy import ensure_f32_copy
+from .gguf_lora import write_lora_gguf
+from .types import (
+    ProgressCallback,
+    TrainArgs,
+    TrainedAdapter,
+    Trainer,
+    TrainingCancelled,
+    TrainingSet,
+    UnsupportedModel,
+)
+
+SUPPORTED_ARCHITECTURES = ("llama",)
+CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
+
+
+class LlamaCppTrainer(Trainer):
+    """Trainer for every platform without MLX: llama.cpp's ggml-opt on the CPU."""
+
+    name = "llamacpp"
+
+    def train(
+        self, dataset: TrainingSet, args: TrainArgs, callback: ProgressCallback
+    ) -> TrainedAdapter:
+        """Train a rank-`args.rank` delta on `dataset` and write `work_dir/adapter.gguf`.
+
+        Args:
+            dataset: examples already rendered with the base model's chat template.
+            args: hyper-parameters; `alpha` is ignored (the delta is trained directly, so the
+                adapter is written with alpha = rank, scale 1).
+            callback: receives progress dicts; `cancelled()` stops the run.
+
+        Returns:
+            The adapter with metrics (final_loss, train_tokens, tokens_per_s, seconds,
+            peak_rss_mb, energy_kept, ...).
+
+        Raises:
+            TrainingCancelled: the callback asked to stop; no adapter is left behind.
+            UnsupportedModel: the base GGUF is not a llama-architecture model.
+        """
+        started = time.monotonic()
+        deadline = started + args.max_minutes * 60 if args.max_minutes else None
+        arch, n_layer = _read_architecture(self.base_model_path)
+        if not dataset.examples:
+            raise ValueError("the training set has no examples")
+        if args.rank < 1 or args.num_layers < 1 or not args.targets:
+            raise ValueError("rank, num_layers and targets must be positive / non-empty")
+
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        adapter_path = self.work_dir / "adapter.gguf"
+        adapter_path.unlink(missing_ok=True)  # a stale adapter must not pass for this run's
+
+        _check_cancel(callback)
+        callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "float32 copy"})
+        f32_path = ensure_f32_copy(self.base_model_path, self.base_sha256, self.cache_dir)
+        _check_cancel(callback)
+        callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "loading"})
+
+        first_layer = max(0, n_layer - args.num_layers)
+        targets = [f"blk.{i}.{kind}.weight" for i in range(first_layer, n_layer) for kind in args.targets]
+        threads = args.threads or os.cpu_count() or 1
+
+        with _Session(f32_path, threads) as session:
+            token_lists = [session.tokenize(text)[: args.max_seq_len] for text in dataset.texts()]
+            n_ctx = _context_size(token_lists, args.batch_size)
+            session.open_context(n_ctx)
+            params = session.init_optimizer(set(targets), args.learning_rate)
+            projector = _LowRankProjector(params, args.rank, args.seed)
+            callback.report({"stage": "prepare", "step": 2, "total": 2, "n_ctx": session.n_ctx})
+
+            loop = _TrainLoop(session, projector, _Packer(token_lists, session.n_ctx, args.seed))
+            history = loop.run(args.iterations, callback, deadline)
+
+            _check_cancel(callback)
+            callback.report({"stage": "export", "step": 0, "total": 1})
+            pairs, export_energy = projector.export()
+            write_lora_gguf(
+                adapter_path, arch, float(args.rank), pairs,
+                metadata={"trainer": self.name, "base_sha256": self.base_sha256, "rank": args.rank},
+            )
+            callback.report({"stage": "export", "step": 1, "total": 1})
+            metrics = _metrics(history, session.n_ctx, started, projector, export_energy)
+
+        return TrainedAdapter(
+            path=adapter_path,
+            trainer=self.name,
+            args=replace(args, alpha=float(args.rank)),  # what the adapter really uses
+            metrics=metrics,
+        )
+
+
+# ---- model / context lifetime ----------------------------------------------------------------
+
+
+class _Session:
+    """One llama.cpp model + context for training; frees both (and the dataset) on exit."""
+
+    def __init__(self, model_path: Path, threads: int):
+        import llama_cpp
+
+        self._lc = llama_cpp
+        self.threads = threads
+        self.model = None
+        self.ctx = None
+        self.n_ctx = 0
+        self._dataset = None
+        self._result = None
+        self._opt_pars = None  # ctypes struct ggml reads before every step; must outlive ctx
+        llama_cpp.llama_backend_init()
+        mparams = llama_cpp.llama_model_default_params()
+        # The optimizer writes weights in place: a read-only mmap of the file would segfault.
+        # (This llama.cpp has `load_mode`, no `use_mmap`; ctypes would silently accept the latter.)
+        mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+        mparams.n_gpu_layers = 0
+        self.model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load {model_path}")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+
+    def __enter__(self) -> "_Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Free in reverse order of creation; safe to call twice."""
+        if self._dataset:
+            ggml_opt.dataset_free(self._dataset)
+            self._dataset = None
+        if self._result:
+            ggml_opt.result_free(self._result)
+            self._result = None
+        if self.ctx:
+            self._lc.llama_free(self.ctx)  # also frees the ggml-opt context
+            self.ctx = None
+        if self.model:
+            self._lc.llama_model_free(self.model)
+            self.model = None
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of a chat-template-rendered text (special tokens parsed, BOS as the model wants)."""
+        data = text.encode("utf-8")
+        size = len(data) + 16
+        buffer = (self._lc.llama_token * size)()
+        count = self._lc.llama_tokenize(self.vocab, data, len(data), buffer, size, True, True)
+        if count < 0:
+            raise RuntimeError("tokenization failed")
+        return list(buffer[:count])
+
+    def open_context(self, n_ctx: int) -> None:
+        """Create the context with n_batch = n_ubatch = n_ctx, as ggml-opt requires.
+
+        llama.cpp pads n_ctx up to a multiple of 256; if it padded further than we did, the
+        context is rebuilt with the batch sizes it actually has (else opt_init asserts).
+        """
+        for _ in range(2):
+            cparams = self._lc.llama_context_default_params()
+            cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
+            cparams.n_seq_max = 1
+            cparams.n_threads = cparams.n_threads_batch = self.threads
+            self.ctx = self._lc.llama_init_from_model(self.model, cparams)
+            if not self.ctx:
+                raise RuntimeError("llama.cpp could not create a context")
+            actual = int(self._lc.llama_n_ctx(self.ctx))
+            if actual == n_ctx:
+                break
+            self._lc.llama_free(self.ctx)
+            self.ctx, n_ctx = None, actual
+        self.n_ctx = n_ctx
+        # One datapoint, refilled before each step: the loop stays in Python between steps,
+        # so cancellation, the time limit and the low-rank projection need no C callback.
+        self._dataset = ggml_opt.dataset_init(
+            ggml_opt.GGML_TYPE_I32, ggml_opt.GGML_TYPE_I32, n_ctx, n_ctx, 1, 1
+        )
+        self._result = ggml_opt.result_init()
+        self.data = _int32_view(ggml_opt.dataset_data(self._dataset), n_ctx)
+        self.labels = _int32_view(ggml_opt.dataset_labels(self._dataset), n_ctx)
+
+    def init_optimizer(self, wanted: set[str], learning_rate: float) -> dict[str, "_Param"]:
+        """Mark the `wanted` tensors trainable, set up AdamW; return views on their weights.
+
+        Raises:
+            ValueError: a wanted tensor is not an F32 tensor of the model.
+        """
+        found: dict[str, int] = {}
+
+        def param_filter(tensor, _userdata):  # called synchronously inside llama_opt_init
+            name = ggml_opt.tensor_name(tensor)
+            if name in wanted:
+                found[name] = tensor
+                return True
+            return False
+
+        filter_fn = ggml_opt.llama_opt_param_filter(param_filter)
+        self._opt_pars = ggml_opt.default_optimizer_params()
+        self._opt_pars.adamw.alpha = learning_rate
+        self._opt_pars.adamw.wd = 0.0  # decay would shrink the base weights, not the delta
+        params = ggml_opt.llama_opt_params(
+            n_ctx_train=0,
+            param_filter=filter_fn,
+            param_filter_ud=None,
+            get_opt_pars=ggml_opt.constant_optimizer_params_fn(),
+            get_opt_pars_ud=ctypes.cast(ctypes.pointer(self._opt_pars), ctypes.c_void_p),
+            optimizer_type=ggml_opt.GGML_OPT_OPTIMIZER_TYPE_ADAMW,  # SGD diverges here
+        )
+        ggml_opt.opt_init(self.ctx, self.model, params)
+        missing = sorted(wanted - set(found))
+        if missing:
+            raise ValueError("not trainable F32 tensors of this model: " + ", ".join(missing))
+        return {name: _Param.of(name, tensor) for name, tensor in sorted(found.items())}
+
+    def step(self, tokens: np.ndarray) -> float:
+        """One optimizer step on a window of n_ctx + 1 tokens; returns its loss."""
+        self.data[:] = tokens[:-1]
+        self.labels[:] = tokens[1:]  # next-token targets for every position
+        ggml_opt.result_reset(self._result)
+        ggml_opt.opt_epoch(self.ctx, self._dataset, self._result, None, 1)
+        return ggml_opt.result_loss(self._result)
+
+
+@dataclass
+class _Param:
+    """A trainable weight: a numpy view on llama.cpp's memory plus its base value."""
+
+    name: str
+    weight: np.ndarray  # (n_out, n_in) view, writes go straight into the model
+    base: np.ndarray  # copy taken before the first step
+
+    @classmethod
+    def of(cls, name: str, tensor: int) -> "_Param":
+        head = ggml_opt.tensor_head(tensor)
+        if head.type != ggml_opt.GGML_TYPE_F32 or not ggml_opt.tensor_is_host(tensor):
+            raise RuntimeError(f"{name} is not an F32 tensor in host memory")
+        n_in, n_out = int(head.ne[0]), int(head.ne[1])  # ggml ne[0] is the contiguous axis
+        if head.ne[2] != 1 or head.ne[3] != 1 or ggml_opt.tensor_nbytes(tensor) != n_in * n_out * 4:
+            raise RuntimeError(f"{name} is not a dense matrix")
+        address = ggml_opt.tensor_data(tensor)
+        if not _writable(address, n_in * n_out * 4):
+            raise RuntimeError(f"{name} is in read-only memory (a memory-mapped model?)")
+        raw = (ctypes.c_float * (n_in * n_out)).from_address(address)
+        weight = np.ctypeslib.as_array(raw).reshape(n_out, n_in)
+        return cls(name=name, weight=weight, base=weight.copy())
+
+
+def _writable(address: int, nbytes: int) -> bool:
+    """True unless /proc/self/maps says [address, address + nbytes) is not writable.
+
+    Writing through numpy into a read-only page kills the whole process, so check first.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                span, perms = line.split()[:2]
+                start, end = (int(x, 16) for x in span.split("-"))
+                if start <= address < end:
+                    return "w" in perms and address + nbytes <= end
+    except OSError:  # not Linux: nothing to check against
+        return True
+    return False
+
+
+def _int32_view(tensor: int, count: int) -> np.ndarray:
+    raw = (ctypes.c_int32 * count).from_address(ggml_opt.tensor_data(tensor))
+    return np.ctypeslib.as_array(raw)
+
+
+# ---- low-rank constraint ---------------------------------------------------------------------
+
+
+class _LowRankProjector:
+    """Keeps every `W - W_base` at rank r and turns it into LoRA factors at the end.
+
+    A full SVD per matrix per step costs seconds on a busy 2-core CPU (more than the step
+    itself), so the projection uses a randomized range finder warm-started from the previous
+    step's singular vectors: one step moves the top-r subspace only a little, and one power
+    iteration then recovers it. The result is exactly rank r; it is the best rank-r
+    approximation up to the range finder's (small, measured) error.
+    """
+
+    def __init__(self, params: dict[str, _Param], rank: int, seed: int = 0):
+        self.params = params
+        self.rank = rank
+        self.rng = np.random.default_rng(seed)
+        self.factors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # U, S, Vt
+        self.last_energy: dict[str, float] = {}  # share of the delta kept by the last projection
+        self.last_spectrum: dict[str, np.ndarray] = {}  # top squared singular values / total
+
+    def project(self) -> None:
+        """Write `W_base + rank_r(W - W_base)` back into each weight."""
+        for name, param in self.params.items():
+            delta = param.weight - param.base
+            warm = self.factors.get(name)
+            u, s, vt, total = _top_singular(delta, self.rank, self.rng, warm[2] if warm else None)
+            self.factors[name] = (u, s, vt)
+            kept = float(np.square(s, dtype=np.float64).sum())
+            self.last_energy[name] = kept / total if total > 0 else 1.0
+            self.last_spectrum[name] = np.square(s, dtype=np.float64) / total if total > 0 else s * 0
+            param.weight[:] = param.base + (u * s) @ vt
+
+    def export(self) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
+        """LoRA factors A (r, n_in), B (n_out, r) with sqrt(S) on each side, scale 1.
+
+        Returns:
+            (pairs by tensor name, mean energy the rank-r factors keep of the current deltas,
+            ~1.0 because the deltas were projected after every step).
+        """
+        pairs, energies = {}, []
+        for name, param in self.params.items():
+            delta = param.weight - param.base
+            warm = self.factors.get(name)
+            u, s, vt, total = _top_singular(delta, self.rank, self.rng, warm[2] if warm else None)
+            root = np.sqrt(s)
+            a = np.zeros((self.rank, delta.shape[1]), np.float32)
+            b = np.zeros((delta.shape[0], self.rank), np.float32)
+            a[: s.size] = root[:, None] * vt
+            b[:, : s.size] = u * root
+            pairs[name] = (a, b)
+            energies.append(float(np.square(s, dtype=np.float64).sum()) / total if total > 0 else 1.0)
+        return pairs, float(np.mean(energies))
+
+    def energy_by_rank(self) -> dict[str, float]:
+        """Mean share of the last pre-projection delta that ranks 1, 2, 4, ..., r keep."""
+        ranks = sorted({2**k for k in range(self.rank.bit_length()) if 2**k <= self.rank} | {self.rank})
+        spectra = list(self.last_spectrum.values())
+        if not spectra:
+            return {}
+        return {str(k): round(float(np.mean([spec[:k].sum() for spec in spectra])), 4) for k in ranks}
+
+
+def _top_singular(delta: np.ndarray, rank: int, rng: np.random.Generator,
+                  warm_vt: np.ndarray | None, oversample: int = 8):
+    """Top-`rank` singular triplets of `delta` by randomized subspace iteration.
+
+    Args:
+        delta: (m, n) float32 matrix.
+        rank: how many singular values to return.
+        rng: source of the random test vectors.
+        warm_vt: (r, n) right singular vectors from the last call, or None.
+        oversample: extra test vectors; they make the top-r estimate accurate.
+
+    Returns:
+        (U (m, k), S (k,), Vt (k, n), ||delta||_F^2) with k = min(rank, m, n).
+    """
+    m, n = delta.shape
+    k = min(rank, m, n)
+    width = min(k + oversample, m, n)
+    omega = rng.standard_normal((n, width)).astype(np.float32)
+    if warm_vt is not None:
+        omega[:, : warm_vt.shape[0]] = warm_vt.T
+    q, _ = np.linalg.qr(delta @ omega)
+    # One power iteration when warm, two when cold: enough for a spectrum that decays slowly.
+    for _ in range(1 if warm_vt is not None else 2):
+        z, _ = np.linalg.qr(delta.T @ q)
+        q, _ = np.linalg.qr(delta @ z)
+    ub, s, vt = np.linalg.svd(q.T @ delta, full_matrices=False)
+    total = float(np.square(delta, dtype=np.float64).sum())
+    return (q @ ub[:, :k]).astype(np.float32), s[:k].astype(np.float32), vt[:k].astype(np.float32), total
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+
+class _Packer:
+    """Packs whole examples into windows of n_ctx + 1 tokens, in a seeded shuffled order.
+
+    Every window starts at an example boundary; the example that does not fit is cut, and the
+    next window starts with it again, so each example is also seen whole. No padding: the loss
+    covers every token, so padding would be trained on.
+    """
+
+    def __init__(self, token_lists: list[list[int]], n_ctx: int, seed: int):
+        self.examples = [t for t in token_lists if t]
+        if not self.examples:
+            raise ValueError("every example tokenized to nothing")
+        self.size = n_ctx + 1
+        self.rng = np.random.default_rng(seed)
+        self.order: list[int] = []
+
+    def _next_index(self) -> int:
+        if not self.order:
+            self.order = list(self.rng.permutation(len(self.examples)))
+        return self.order[0]
+
+    def window(self) -> np.ndarray:
+        """The next training window (int32, n_ctx + 1 tokens)."""
+        out: list[int] = []
+        while len(out) < self.size:
+            index = self._next_index()
+            tokens = self.examples[index]
+            if out and len(out) + len(tokens) > self.size:
+                out.extend(tokens[: self.size - len(out)])  # cut; it opens the next window
+                break
+            self.order.pop(0)
+            out.extend(tokens)
+        return np.asarray(out[: self.size], dtype=np.int32)
+
+
+def _context_size(token_lists: list[list[int]], batch_size: int) -> int:
+    """Tokens per step: about `batch_size` examples, at least one whole example + 1."""
+    lengths = [len(t) for t in token_lists if t] or [1]
+    wanted = max(int(np.mean(lengths) * batch_size), max(lengths) + 1)
+    return -(-wanted // CTX_ALIGN) * CTX_ALIGN
+
+
+# ---- loop and metrics ------------------------------------------------------------------------
+
+
+class _TrainLoop:
+    """Steps, projects, reports; stops on cancel (raises) or at the deadline (returns)."""
+
+    def __init__(self, session: _Session, projector: _LowRankProjector, packer: _Packer):
+        self.session = session
+        self.projector = projector
+        self.packer = packer
+
+    def run(self, total: int, callback: ProgressCallback, deadline: float | None) -> dict:
+        losses: list[float] = []
+        step_seconds = 0.0
+        stopped_early = False
+        for step in range(1, total + 1):
+            _check_cancel(callback)
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped_early = True
+                break
+            t0 = time.monotonic()
+            loss = self.session.step(self.packer.window())
+            self.projector.project()
+            step_seconds += time.monotonic() - t0
+            losses.append(loss)
+            tokens = step * self.session.n_ctx
+            callback.report({
+                "stage": "train", "step": step, "total": total, "loss": loss,
+                "tokens_per_s": tokens / step_seconds if step_seconds else 0.0,
+                "energy_kept": float(np.mean(list(self.projector.last_energy.values()))),
+            })
+        return {"losses": losses, "train_seconds": step_seconds, "stopped_early": stopped_early}
+
+
+def _metrics(history: dict, n_ctx: int, started: float, projector: _LowRankProjector,
+             export_energy: float) -> dict:
+    losses = history["losses"]
+    train_tokens = len(losses) * n_ctx
+    tail = losses[-3:]
+    energies = list(projector.last_energy.values())
+    return {
+        "steps": len(losses),
+        "stopped_early": history["stopped_early"],
+        "first_loss": losses[0] if losses else None,
+        "final_loss": float(np.mean(tail)) if tail else None,  # mean of the last 3 steps
+        "loss_history": [round(x, 4) for x in losses],
+        "n_ctx": n_ctx,
+        "train_tokens": train_tokens,
+        "tokens_per_s": train_tokens / history["train_seconds"] if history["train_seconds"] else 0.0,
+        "seconds": time.monotonic() - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # share of each step's full-rank delta the rank-r projection kept (last step)
+        "energy_kept": float(np.mean(energies)) if energies else 1.0,
+        "energy_kept_min": float(np.min(energies)) if energies else 1.0,
+        "energy_by_rank": projector.energy_by_rank(),
+        "export_energy_kept": export_energy,
+        "lora_alpha": float(projector.rank),
+        "trained_tensors": len(projector.params),
+    }
+
+
+def _check_cancel(callback: ProgressCallback) -> None:
+    if callback.cancelled():
+        raise TrainingCancelled("training was cancelled")
+
+
+def _read_architecture(path: Path) -> tuple[str, int]:
+    """The base GGUF's architecture and layer count; UnsupportedModel if it is not llama."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    arch = reader.fields["general.architecture"].contents()
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise UnsupportedModel(
+            f"The llama.cpp trainer only trains llama-architecture models; "
+            f"{Path(path).name} is '{arch}'."
+        )
+    return arch, int(reader.fields[f"{arch}.block_count"].contents())

@@ -1,0 +1,301 @@
+"""The MLX trainer: mlx-lm LoRA layers on a float32 copy of the base, exported as a GGUF LoRA.
+
+Run it in a process started with `blas.blas_env()` on Linux: with the mlx[cpu] wheel's own
+BLAS a step is ~20x slower.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import gguf_lora
+from .blas import openblas_active, set_openblas_threads
+from .mlx_convert import GgufModel, ensure_mlx_model, require_supported
+from .rope import permute_rows
+from .types import (
+    ProgressCallback,
+    TrainArgs,
+    TrainedAdapter,
+    Trainer,
+    TrainingCancelled,
+    TrainingSet,
+)
+
+# GGUF tensor kind (what TrainArgs.targets names) -> mlx-lm module key inside a layer.
+TARGET_MODULES = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+MODULE_TARGETS = {module: kind for kind, module in TARGET_MODULES.items()}
+
+
+class MlxTrainer(Trainer):
+    """LoRA training with mlx-lm's LoRA layers and a small AdamW loop of our own.
+
+    The loop is ours (not `mlx_lm.tuner.train`) so that cancellation, the time limit and
+    progress events follow the shared Trainer contract.
+    """
+
+    name = "mlx"
+
+    def train(
+        self, dataset: TrainingSet, args: TrainArgs, callback: ProgressCallback
+    ) -> TrainedAdapter:
+        """Train a LoRA on `dataset.texts()` and write `work_dir/adapter.gguf`.
+
+        Args:
+            dataset: rendered chat texts (loss on every token).
+            args: shared hyper-parameters; targets are GGUF kinds (attn_q, ffn_up, ...).
+            callback: receives prepare/train/export events; cancelled() stops the run.
+
+        Returns:
+            The adapter with metrics: final_loss (mean of the last 5 step losses, since one
+            batch is noisy), first_loss, losses, train_tokens, tokens_per_s, seconds,
+            seconds_per_step, peak_rss_mb, steps, stopped_early, openblas.
+
+        Raises:
+            UnsupportedModel: the base GGUF is not a llama model.
+            TrainingCancelled: callback.cancelled() turned true.
+            ValueError: empty dataset or unknown target kinds.
+        """
+        import mlx.core as mx
+        import mlx.nn as nn
+        import mlx.optimizers as optim
+
+        started = time.monotonic()
+        gguf_model = GgufModel(self.base_model_path)
+        require_supported(gguf_model)  # fail before the (slow) conversion
+        if not dataset.examples:
+            raise ValueError("the training set is empty")
+        if args.iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        if args.threads:
+            set_openblas_threads(args.threads)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+        callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "converting"})
+        _check_cancel(callback)
+        model, tokenizer = load_mlx_model(
+            ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
+        )
+        callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "tokenizing"})
+        sequences = encode(tokenizer, dataset.texts(), args.max_seq_len)
+        _check_cancel(callback)
+
+        mx.random.seed(args.seed)
+        apply_lora(model, args)
+        optimizer = optim.AdamW(learning_rate=args.learning_rate, weight_decay=0.0)
+        step_fn = nn.value_and_grad(model, masked_loss)
+        batches = iterate_batches(sequences, args.batch_size, args.seed)
+        deadline = started + args.max_minutes * 60 if args.max_minutes else None
+
+        callback.report({"stage": "prepare", "step": 2, "total": 2, "message": "training"})
+        train_started = time.monotonic()
+        losses: list[float] = []
+        train_tokens = steps = 0
+        for steps in range(1, args.iterations + 1):
+            _check_cancel(callback)
+            inputs, targets, mask = next(batches)
+            (loss, n_tokens), grads = step_fn(model, inputs, targets, mask)
+            optimizer.update(model, grads)
+            mx.eval(model.trainable_parameters(), optimizer.state, loss, n_tokens)
+            losses.append(loss.item())
+            train_tokens += int(n_tokens.item())
+            elapsed = time.monotonic() - train_started
+            callback.report(
+                {
+                    "stage": "train",
+                    "step": steps,
+                    "total": args.iterations,
+                    "loss": losses[-1],
+                    "tokens": train_tokens,
+                    "seconds": elapsed,
+                }
+            )
+            if deadline is not None and time.monotonic() >= deadline:
+                break  # over the time budget: keep what was learned and still export
+        train_seconds = time.monotonic() - train_started
+
+        _check_cancel(callback)
+        callback.report({"stage": "export", "step": 0, "total": 1})
+        path = export_adapter(
+            model,
+            gguf_model,
+            self.work_dir / "adapter.gguf",
+            metadata={"trainer": self.name, "base_sha256": self.base_sha256},
+        )
+        callback.report({"stage": "export", "step": 1, "total": 1, "path": str(path)})
+        metrics = {
+            "final_loss": float(np.mean(losses[-max(1, min(5, len(losses))) :])),
+            "first_loss": losses[0],
+            "losses": losses,
+            "train_tokens": train_tokens,
+            "tokens_per_s": train_tokens / train_seconds if train_seconds > 0 else 0.0,
+            "seconds": time.monotonic() - started,
+            "seconds_per_step": train_seconds / max(steps, 1),
+            "peak_rss_mb": peak_rss_mb(),
+            "steps": steps,
+            "stopped_early": steps < args.iterations,
+            # False on Linux means the slow reference BLAS was used (see blas.py).
+            "openblas": openblas_active(),
+        }
+        return TrainedAdapter(path=path, trainer=self.name, args=args, metrics=metrics)
+
+
+def load_mlx_model(model_dir: Path):
+    """Load the converted float32 model and its `tokenizers` tokenizer.
+
+    Args:
+        model_dir: a directory written by `mlx_convert.ensure_mlx_model`.
+
+    Returns:
+        (mlx-lm model, tokenizers.Tokenizer). The tokenizer is loaded without `transformers`
+        because only token ids are needed for training.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never let a library try the hub
+    from mlx_lm.utils import load_model
+    from tokenizers import Tokenizer
+
+    model, _config = load_model(Path(model_dir))
+    return model, Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+
+
+def encode(tokenizer, texts: list[str], max_seq_len: int) -> list[list[int]]:
+    """Token ids of each text, cut to `max_seq_len`; texts already hold their chat markup.
+
+    Returns:
+        One list of ids per text (texts shorter than 2 tokens are dropped: nothing to predict).
+    """
+    encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
+    sequences = [e.ids[:max_seq_len] for e in encoded]
+    return [ids for ids in sequences if len(ids) >= 2]
+
+
+def iterate_batches(sequences: list[list[int]], batch_size: int, seed: int):
+    """Endless (inputs, targets, mask) batches, reshuffled each epoch with a seeded RNG.
+
+    Padding goes to the longest sequence in the batch; the mask keeps padded positions
+    out of the loss.
+    """
+    import mlx.core as mx
+
+    rng = np.random.default_rng(seed)
+    batch_size = max(1, min(batch_size, len(sequences)))
+    while True:
+        order = rng.permutation(len(sequences))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            batch = [sequences[i] for i in order[start : start + batch_size]]
+            width = max(len(ids) for ids in batch)
+            tokens = np.zeros((len(batch), width), dtype=np.int32)
+            mask = np.zeros((len(batch), width - 1), dtype=np.float32)
+            for row, ids in enumerate(batch):
+                tokens[row, : len(ids)] = ids
+                mask[row, : len(ids) - 1] = 1.0
+            yield mx.array(tokens[:, :-1]), mx.array(tokens[:, 1:]), mx.array(mask)
+
+
+def masked_loss(model, inputs, targets, mask):
+    """Mean next-token cross-entropy over real (unpadded) positions, and their count."""
+    import mlx.nn as nn
+
+    logits = model(inputs)
+    losses = nn.losses.cross_entropy(logits, targets) * mask
+    n_tokens = mask.sum()
+    return losses.sum() / n_tokens, n_tokens
+
+
+def apply_lora(model, args: TrainArgs) -> None:
+    """Freeze the model and put LoRA layers on `args.targets` of the last `num_layers` layers.
+
+    Args:
+        model: an mlx-lm Llama model.
+        args: rank, alpha (scale = alpha / rank), num_layers and GGUF target kinds.
+    """
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    unknown = sorted(set(args.targets) - set(TARGET_MODULES))
+    if unknown or not args.targets:
+        raise ValueError(
+            f"unknown LoRA targets {unknown or '(none)'}; choose from {sorted(TARGET_MODULES)}"
+        )
+    model.freeze()
+    linear_to_lora_layers(
+        model,
+        min(args.num_layers, len(model.layers)),
+        {
+            "rank": args.rank,
+            "scale": args.alpha / args.rank,
+            "dropout": 0.0,
+            "keys": [TARGET_MODULES[kind] for kind in args.targets],
+        },
+    )
+
+
+def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
+    """The model's LoRA weights in llama.cpp's GGUF layout.
+
+    mlx-lm computes y += scale * (x @ lora_a) @ lora_b with lora_a (in, r), lora_b (r, out);
+    llama.cpp adds alpha / r * B @ A with A (r, in), B (out, r) in GGUF row order, so
+    A = lora_a.T, B = lora_b.T with q/k rows RoPE-permuted, and alpha = scale * r.
+
+    Returns:
+        ({base tensor name: (A, B)}, alpha).
+    """
+    from mlx_lm.tuner.lora import LoRALinear
+
+    pairs, alphas = {}, set()
+    for index, layer in enumerate(model.layers):
+        for key, module in layer.named_modules():
+            if not isinstance(module, LoRALinear):
+                continue
+            kind = MODULE_TARGETS[key]
+            a = np.array(module.lora_a, dtype=np.float32).T
+            b = np.array(module.lora_b, dtype=np.float32).T
+            if kind == "attn_q":
+                b = permute_rows(b, gguf_model.n_head, gguf_model.n_head)
+            elif kind == "attn_k":
+                b = permute_rows(b, gguf_model.n_head, gguf_model.n_head_kv)
+            pairs[f"blk.{index}.{kind}.weight"] = (np.ascontiguousarray(a), np.ascontiguousarray(b))
+            alphas.add(round(float(module.scale) * a.shape[0], 6))
+    if len(alphas) != 1:
+        raise ValueError(f"expected one LoRA alpha across layers, found {sorted(alphas)}")
+    return pairs, alphas.pop()
+
+
+def export_adapter(
+    model, gguf_model: GgufModel, path: Path, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write the model's LoRA layers as a GGUF LoRA that llama.cpp loads beside the base.
+
+    Args:
+        model: an mlx-lm model with LoRA layers (see `apply_lora`).
+        gguf_model: the base GGUF (architecture and head counts for the q/k permutation).
+        path: where to write (atomically).
+        metadata: extra strings stored as `nocturne.<key>`.
+
+    Returns:
+        path.
+    """
+    pairs, alpha = lora_pairs(model, gguf_model)
+    return gguf_lora.write_lora_gguf(path, gguf_model.arch, alpha, pairs, metadata)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if os.uname().sysname == "Darwin" else peak / 1024
+
+
+def _check_cancel(callback: ProgressCallback) -> None:
+    if callback.cancelled():
+        raise TrainingCancelled("training was cancelled")

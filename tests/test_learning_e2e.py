@@ -1,0 +1,59 @@
+"""The real thing: train on a handful of memories with the bundled model, evaluate, promote, load.
+
+Slow (minutes on 2 cores): one run per available trainer. Asserts recall from the weights alone
+beats the base model on held-out probes, and that the app then loads the adapter at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from app.learning_job import JobOptions, run_learning_job
+from app.runs import TrainingRuns
+from ondevice.adapters import AdapterRegistry
+from ondevice.training.blas import find_openblas, openblas_active
+from tests.learning_helpers import add_memories
+
+MEMORIES = ["My cat is called Miso", "I live in Lyon", "I work as a beekeeper",
+            "My sister's name is Ingrid"]
+
+
+def _trainers():
+    found = []
+    if importlib.util.find_spec("ondevice.training.llamacpp_trainer"):
+        found.append("llamacpp")
+    if importlib.util.find_spec("ondevice.training.mlx_trainer") and importlib.util.find_spec("mlx"):
+        found.append(pytest.param("mlx", marks=pytest.mark.skipif(
+            find_openblas() is not None and not openblas_active(),
+            reason="MLX on Linux needs OpenBLAS preloaded (run through scripts/with-blas.sh)")))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", _trainers())
+def test_learning_for_real_improves_recall_from_weights_and_loads_at_start(app, nocturne_home, trainer):
+    ids = add_memories(app, MEMORIES)
+    report = run_learning_job(app, trainer=trainer, options=JobOptions(replay_limit=6, drift_text_limit=4))
+    recall = report["recall"]
+    print(f"\n{trainer}: {report['summary']}")
+    assert report["probes"] >= len(MEMORIES)
+    assert recall["adapter"] > recall["base"], report["probe_answers"]
+    assert report["status"] == "succeeded", report["reason"]
+    assert TrainingRuns(app.store).last()["adapter_version"] == report["adapter_version"]
+
+    registry = AdapterRegistry(app.store, app.home)
+    assert registry.active().version == report["adapter_version"]
+    assert registry.memory_ids(report["adapter_version"]) == ids
+    # Memories recalled on all their probes are marked learned (they leave the prompt).
+    assert registry.recalled_memory_ids() == set(report["learned_memories"])
+
+    from app.context import Nocturne
+
+    again = Nocturne(nocturne_home)  # "the next launch"
+    try:
+        engine = again.load_engine()
+        assert engine.adapter_version == report["adapter_version"] and again.notice is None
+    finally:
+        again.close()

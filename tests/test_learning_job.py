@@ -1,0 +1,177 @@
+"""The learning job end to end with a fast real Trainer subclass, and the CLI around it.
+
+The trainer here writes a tiny random LoRA (it learns nothing), so these tests check the
+pipeline (lock, run records, dataset, gate, cancellation, crash safety), not learning itself:
+tests/test_learning_e2e.py trains for real.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.learning_job import JobOptions, LearningError, run_learning_job
+from app.runs import TrainingRuns
+from ondevice.adapters import AdapterRegistry
+from ondevice.training.dataset import content_sha256
+from scheduler.lock import RunLock
+from tests.conftest import REPO, run_cli
+from tests.learning_helpers import TinyRandomTrainer, add_memories, write_small_lora
+
+FAST = JobOptions(replay_limit=2, drift_text_limit=2, trainer_cls=TinyRandomTrainer)
+
+
+@pytest.fixture(scope="session")
+def shared_training_cache(tmp_path_factory):
+    """One training cache for the session: the F32 copy, replay answers and yardstick once."""
+    return tmp_path_factory.mktemp("training-cache")
+
+
+@pytest.fixture(autouse=True)
+def use_shared_cache(nocturne_home, shared_training_cache):
+    (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
+    os.symlink(shared_training_cache, nocturne_home / "cache" / "training")
+
+
+def test_no_approved_memories_is_a_clear_error_and_changes_nothing(app):
+    add_memories(app, ["I live in Lyon"], status="pending")
+    with pytest.raises(LearningError, match="no approved memories"):
+        run_learning_job(app, options=FAST)
+    assert TrainingRuns(app.store).last() is None
+    assert AdapterRegistry(app.store, app.home).list() == []
+
+
+def test_a_run_that_learns_nothing_is_rejected_and_recorded(app):
+    ids = add_memories(app, ["My cat is called Miso", "I live in Lyon"])
+    events = []
+    report = run_learning_job(app, on_event=events.append, options=FAST)
+    assert report["status"] == "rejected" and "no better" in report["reason"]
+    assert report["recall"]["adapter"] <= report["recall"]["base"]
+    assert 0 <= report["drift_kl"] < report["drift_limit"]  # a 1e-4 LoRA barely moves the model
+    assert report["yardstick_kl"] > 0
+    run = TrainingRuns(app.store).last()
+    assert run["status"] == "rejected" and run["metrics"]["summary"].startswith("No new adapter")
+    assert AdapterRegistry(app.store, app.home).list() == []
+    stages = [e["stage"] for e in events]
+    assert stages.index("replay") < stages.index("train") < stages.index("evaluate") < stages.index("done")
+    # The trainer got memory examples and replay, never the held-out probes.
+    seen = TinyRandomTrainer.seen
+    assert {e.source for e in seen.examples} >= {"memory", "statement", "replay"}
+    assert not {p.question for p in seen.probes} & {e.messages[1]["content"] for e in seen.examples}
+    assert seen.memory_hashes == {ids[0]: content_sha256("My cat is called Miso"), ids[1]: content_sha256("I live in Lyon")}
+    assert not (app.home / "runs").exists() or not any((app.home / "runs").iterdir())
+
+
+def test_cancelling_during_training_ends_cancelled_and_keeps_the_active_adapter(app, tmp_path):
+    ids = add_memories(app, ["I live in Lyon"])
+    registry = AdapterRegistry(app.store, app.home)
+    before = registry.promote(write_small_lora(tmp_path / "a.gguf"), app.model().sha256, "llamacpp", {}, {},
+                              {ids[0]: content_sha256("I live in Lyon")}, set())
+    seen_train = []
+
+    def on_event(event):
+        if event["stage"] == "train":
+            seen_train.append(event)
+
+    report = run_learning_job(app, on_event=on_event, should_stop=lambda: bool(seen_train), options=FAST)
+    assert report["status"] == "cancelled"
+    assert TrainingRuns(app.store).last()["status"] == "cancelled"
+    assert registry.loadable(app.model().sha256).version == before.version
+
+
+def test_a_held_lock_refuses_a_second_run(app):
+    add_memories(app, ["I live in Lyon"])
+    with RunLock(app.home / "learning.lock"):
+        # flock is per open file, so a second lock in this process conflicts like another process.
+        with pytest.raises(LearningError, match="already running"):
+            run_learning_job(app, options=FAST)
+
+
+def test_cli_learn_without_memories_and_empty_listings(nocturne_home):
+    result = run_cli("learn", home=nocturne_home)
+    assert result.returncode == 1
+    assert b"no approved memories" in result.stderr
+    assert b"No adapters yet" in run_cli("adapters", "list", home=nocturne_home).stdout
+    assert b"No learning run yet" in run_cli("report", home=nocturne_home).stdout
+    missing = run_cli("adapters", "use", "nope", home=nocturne_home)
+    assert missing.returncode == 1 and b"There is no adapter nope" in missing.stderr
+
+
+def test_cli_adapters_use_and_delete(app, nocturne_home, tmp_path):
+    ids = add_memories(app, ["I live in Lyon"])
+    registry = AdapterRegistry(app.store, app.home)
+    hashes = {ids[0]: content_sha256("I live in Lyon")}
+    sha = app.model().sha256
+    first = registry.promote(write_small_lora(tmp_path / "1.gguf"), sha, "llamacpp", {}, {}, hashes, set())
+    second = registry.promote(write_small_lora(tmp_path / "2.gguf"), sha, "llamacpp", {}, {}, hashes, set())
+    listing = run_cli("adapters", "list", home=nocturne_home).stdout.decode()
+    assert first.version in listing and second.version in listing and "active" in listing
+    used = run_cli("adapters", "use", first.version, home=nocturne_home)
+    assert used.returncode == 0 and registry.active().version == first.version
+    deleted = run_cli("adapters", "delete", first.version, home=nocturne_home)
+    assert deleted.returncode == 0 and f"adapter {second.version} is active".encode() in deleted.stdout
+    assert registry.get(first.version) is None
+
+
+def _wait_for_run(app, predicate, timeout=240):
+    runs = TrainingRuns(app.store)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = runs.last()
+        if run and predicate(run):
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"the run never reached the expected state: {runs.last()}")
+
+
+def _spawn_learn(home):
+    env = {**os.environ, "NOCTURNE_HOME": str(home)}
+    return subprocess.Popen([sys.executable, "-m", "app.cli.main", "learn"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigterm_cancels_the_cli_run_cleanly(app, nocturne_home):
+    add_memories(app, ["I live in Lyon"])
+    child = _spawn_learn(nocturne_home)
+    try:
+        _wait_for_run(app, lambda r: (r["progress"] or {}).get("stage") in ("replay", "train"))
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=240)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130
+    assert b"cancelled" in out
+    assert TrainingRuns(app.store).last()["status"] == "cancelled"
+
+
+def test_kill_9_mid_run_leaves_the_previous_adapter_and_records_interrupted(app, nocturne_home, tmp_path):
+    ids = add_memories(app, ["I live in Lyon"])
+    registry = AdapterRegistry(app.store, app.home)
+    sha = app.model().sha256
+    before = registry.promote(write_small_lora(tmp_path / "a.gguf"), sha, "llamacpp", {}, {},
+                              {ids[0]: content_sha256("I live in Lyon")}, set())
+    child = _spawn_learn(nocturne_home)
+    try:
+        run = _wait_for_run(app, lambda r: r["status"] == "running")
+        time.sleep(1.0)
+        child.kill()  # SIGKILL: no handler, no cleanup
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    from app.context import Nocturne
+
+    again = Nocturne(nocturne_home)
+    try:
+        assert TrainingRuns(again.store).get(run["id"])["status"] == "interrupted"
+        assert again.engine().adapter_version == before.version
+        assert [i.version for i in AdapterRegistry(again.store, again.home).list()] == [before.version]
+    finally:
+        again.close()
+    assert b"interrupted" in run_cli("report", home=nocturne_home).stdout

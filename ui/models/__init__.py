@@ -1,0 +1,1 @@
+"""Qt item models over the store: lists and tables the views show."""

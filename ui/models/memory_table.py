@@ -1,0 +1,81 @@
+"""The memories table: a Qt table model over the store (through the memory service)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+
+from ui.services import list_memories
+
+COLUMNS = ["Memory", "Kind", "Status", "Source", "Learned"]
+MEMORY_ID_ROLE = Qt.UserRole + 1
+CONVERSATION_ID_ROLE = Qt.UserRole + 2
+
+
+class MemoryTableModel(QAbstractTableModel):
+    """One row per memory: text, kind, status, source conversation, learned by the adapter.
+
+    Args:
+        app: the Nocturne instance.
+    """
+
+    def __init__(self, app, parent=None):
+        super().__init__(parent)
+        self.app = app
+        self.status: str | None = None
+        self.query = ""
+        self._rows: list[dict] = []
+
+    def refresh(self) -> None:
+        """Reload with the current status filter and search text."""
+        self.beginResetModel()
+        self._rows = list_memories(self.app, self.status, self.query or None)
+        self.endResetModel()
+
+    def memory(self, row: int) -> dict:
+        return self._rows[row]
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = COLUMNS[index.column()]
+        if role in (Qt.DisplayRole, Qt.AccessibleTextRole):
+            return self._text(row, column)
+        if role == Qt.ToolTipRole:
+            if column == "Source" and row.get("source_conversation_id"):
+                return "Double-click to open the conversation this memory came from."
+            return row["text"] if column == "Memory" else None
+        if role == MEMORY_ID_ROLE:
+            return row["id"]
+        if role == CONVERSATION_ID_ROLE:
+            return row.get("source_conversation_id")
+        if role == Qt.ForegroundRole and column == "Source" and row.get("source_conversation_id"):
+            from PySide6.QtGui import QPalette
+            from PySide6.QtWidgets import QApplication
+
+            return QApplication.palette().color(QPalette.Link)
+        return None
+
+    @staticmethod
+    def _text(row: dict, column: str) -> str:
+        if column == "Memory":
+            return row["text"]
+        if column == "Kind":
+            return row.get("kind") or ""
+        if column == "Status":
+            return row.get("status") or ""
+        if column == "Source":
+            source = row.get("source_conversation_id")
+            return f"Conversation {source}" if source else "Added by you"
+        return "Yes" if row.get("learned") else "Not yet"

@@ -1,0 +1,132 @@
+"""Thin adapters from the UI to services that other parts of the app provide.
+
+The learning and scheduler services are separate modules; when one is missing (a build
+without learning) the views still show the store tables and disable what cannot work.
+Nothing here decides anything: it only picks which app/ call answers.
+"""
+
+from __future__ import annotations
+
+import json
+from app.errors import NocturneError
+
+
+def memory_service(app):
+    """The app's MemoryService (app.memories).
+
+    Args:
+        app: the Nocturne instance.
+    Returns:
+        a MemoryService.
+    """
+    return app.memories()
+
+
+def list_memories(app, status: str | None = None, query: str | None = None) -> list[dict]:
+    """Memories for the table, newest first, filtered by status and a search text.
+
+    Args:
+        app: the Nocturne instance.
+        status: pending | approved | rejected, or None for all.
+        query: words to look for, or None.
+    Returns:
+        dicts with id, text, kind, status, source_conversation_id, learned, ...
+    """
+    return memory_service(app).list(status=status, query=query or None)
+
+
+def training_runs(app, limit: int = 50) -> list[dict]:
+    """Training runs, newest first, with progress and metrics decoded from JSON.
+
+    Args:
+        app: the Nocturne instance.
+        limit: at most this many runs.
+    Returns:
+        dicts of the training_runs table; progress and metrics are dicts (maybe empty).
+    """
+    try:
+        from app.runs import TrainingRuns
+
+        rows = list(TrainingRuns(app.store).list())[:limit]
+    except ImportError:
+        rows = app.store.query("SELECT * FROM training_runs ORDER BY id DESC LIMIT ?", (limit,))
+    return [_decoded(row, "progress", "metrics") for row in rows]
+
+
+def adapters(app) -> list[dict]:
+    """Adapter versions, newest first, with metrics decoded.
+
+    Args:
+        app: the Nocturne instance.
+    Returns:
+        dicts with version, status, trainer, created_at, metrics (dict), ...
+    """
+    try:
+        from ondevice.adapters import AdapterRegistry
+
+        rows = [_as_dict(a) for a in AdapterRegistry(app.store, app.home).list()]
+    except ImportError:
+        rows = app.store.query("SELECT * FROM adapters ORDER BY created_at DESC")
+    return [_decoded(row, "metrics", "args") for row in rows]
+
+
+def use_adapter(app, version: str) -> None:
+    """Make `version` the active adapter (rollback); the engine reloads on next use.
+
+    Args:
+        app: the Nocturne instance.
+        version: an adapter version from `adapters()`.
+    Raises:
+        NocturneError: when this build cannot switch adapters.
+    """
+    try:
+        from ondevice.adapters import AdapterRegistry
+    except ImportError as exc:
+        raise NocturneError("This build has no adapter registry: install the learning part of "
+                            "Nocturne to switch adapter versions.") from exc
+    try:
+        from ondevice.adapters import AdapterRegistryError
+    except ImportError:
+        AdapterRegistryError = NocturneError
+    try:
+        AdapterRegistry(app.store, app.home).use(version, app.model().sha256)
+    except AdapterRegistryError as exc:
+        raise NocturneError(str(exc)) from exc
+
+
+def nightly_scheduler(app):
+    """The nightly scheduler for this app, or None when this build has none (not started).
+
+    Args:
+        app: the Nocturne instance.
+    Returns:
+        a scheduler.nightly.NightlyScheduler, or None.
+    """
+    try:
+        from scheduler.nightly import NightlyScheduler
+    except ImportError:
+        return None
+    return NightlyScheduler(app)
+
+
+def _as_dict(item) -> dict:
+    if isinstance(item, dict):
+        return dict(item)
+    if hasattr(item, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(item)
+    return dict(vars(item))
+
+
+def _decoded(row: dict, *fields: str) -> dict:
+    row = dict(row)
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = {}
+        row[name] = value if isinstance(value, dict) else {}
+    return row

@@ -1,0 +1,275 @@
+"""The learning view: nightly toggle and time, Learn now with progress, runs and adapters.
+
+Learning runs in a child process started by the scheduler; this view only reads the
+training_runs table on a timer (a cheap query) to show progress.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTime, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+                               QTableWidget, QTableWidgetItem, QTimeEdit, QVBoxLayout, QWidget)
+
+from app.errors import NocturneError
+from ui.dialogs import show_error
+from ui.services import adapters, training_runs, use_adapter
+from ui.views.learning_report import MorningReport, number, percent
+
+POLL_RUNNING_MS = 1000  # while a run is going: progress every second
+POLL_IDLE_MS = 15000  # otherwise: notice a nightly run starting
+
+
+def _when(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ") or "–"
+
+
+class LearningView(QWidget):
+    """Controls and history of learning.
+
+    Args:
+        app: the Nocturne instance.
+        scheduler: the NightlyScheduler, or None when this build has none.
+    """
+
+    adapter_changed = Signal()
+
+    def __init__(self, app, scheduler=None, parent=None):
+        super().__init__(parent)
+        self.app = app
+        self.scheduler = scheduler
+        self._running = False
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._nightly_box())
+        self.report = MorningReport()
+        layout.addWidget(self.report, 1)
+        tables = QHBoxLayout()
+        tables.addWidget(self._runs_box(), 3)
+        tables.addWidget(self._adapters_box(), 2)
+        layout.addLayout(tables, 1)
+        self.poll = QTimer(self, interval=POLL_IDLE_MS)
+        self.poll.timeout.connect(self.refresh)
+        self.poll.start()
+        self.refresh()
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _nightly_box(self) -> QGroupBox:
+        box = QGroupBox("Nightly learning")
+        form = QFormLayout(box)
+        self.enabled = QCheckBox("Learn from my approved memories every night")
+        self.enabled.setAccessibleName("Nightly learning")
+        self.enabled.setChecked(self.app.settings.get("learning_enabled"))
+        self.enabled.toggled.connect(self.set_enabled)
+        self.time = QTimeEdit()
+        self.time.setDisplayFormat("HH:mm")
+        self.time.setAccessibleName("Time nightly learning runs")
+        self.time.setTime(QTime.fromString(self.app.settings.get("learning_time"), "HH:mm"))
+        self.time.editingFinished.connect(self._time_changed)
+        self.time.setMaximumWidth(110)
+        form.addRow(self.enabled)
+        form.addRow("Runs at:", self.time)
+        self.last_run = QLabel()
+        self.next_run = QLabel()
+        form.addRow("Last run:", self.last_run)
+        form.addRow("Next run:", self.next_run)
+        row = QHBoxLayout()
+        self.learn_button = QPushButton("Learn now")
+        self.learn_button.setAccessibleName("Learn now")
+        self.learn_button.clicked.connect(self.learn_now)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Learning progress")
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel learning")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.stage = QLabel()
+        row.addWidget(self.learn_button)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.stage)
+        row.addStretch(0)
+        row.addWidget(self.cancel_button)
+        self.progress.setMinimumWidth(300)
+        self.status_line = QLabel()  # why Learn now is unavailable, or what the scheduler decided
+        self.status_line.setWordWrap(True)
+        row.addWidget(self.status_line, 1)
+        form.addRow(row)
+        if self.scheduler is None:
+            self.learn_button.setToolTip("This build has no learning scheduler.")
+        return box
+
+    def _table(self, name: str, headers: list[str]) -> QTableWidget:
+        table = QTableWidget(0, len(headers))
+        table.setHorizontalHeaderLabels(headers)
+        table.setAccessibleName(name)
+        table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SingleSelection)
+        table.verticalHeader().hide()
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
+
+    def _runs_box(self) -> QGroupBox:
+        box = QGroupBox("Run history")
+        layout = QVBoxLayout(box)
+        self.runs = self._table("Run history",
+                                ["Started", "Trigger", "Status", "Recall", "Drift", "Adapter"])
+        self.runs_empty = QLabel("No runs yet.")
+        layout.addWidget(self.runs)
+        layout.addWidget(self.runs_empty)
+        return box
+
+    def _adapters_box(self) -> QGroupBox:
+        box = QGroupBox("Adapter versions")
+        layout = QVBoxLayout(box)
+        self.adapters = self._table("Adapter versions", ["Version", "Status", "Recall", "Created"])
+        self.adapters.itemSelectionChanged.connect(self._update_use_button)
+        self.adapters_empty = QLabel("No adapters yet: Nocturne runs on the base model.")
+        self.adapters_empty.setWordWrap(True)
+        self.use_button = QPushButton("Use this version")
+        self.use_button.setAccessibleName("Use this adapter version")
+        self.use_button.clicked.connect(self.use_selected)
+        layout.addWidget(self.adapters)
+        layout.addWidget(self.adapters_empty)
+        layout.addWidget(self.use_button)
+        return box
+
+    # -- state --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read runs and adapters (also called by the poll timer)."""
+        runs = training_runs(self.app)
+        self._show_runs(runs)
+        self._show_adapters(adapters(self.app))
+        self.report.show_runs(runs)
+        running = bool(runs) and runs[0].get("status") == "running"
+        if self.scheduler is not None and hasattr(self.scheduler, "is_running"):
+            running = running or bool(self.scheduler.is_running())
+        self._show_progress(runs[0] if running else None)
+        if running != self._running:
+            self._running = running
+            self.poll.setInterval(POLL_RUNNING_MS if running else POLL_IDLE_MS)
+
+    def _show_runs(self, runs: list[dict]) -> None:
+        done = [r for r in runs if r.get("status") != "running"]
+        self.last_run.setText(f"{_when(done[0].get('started_at'))} · {done[0].get('status')}"
+                              if done else "never")
+        self.next_run.setText(self._next_run_text())
+        self.runs.setRowCount(len(runs))
+        for row, run in enumerate(runs):
+            metrics = run.get("metrics") or {}
+            cells = [_when(run.get("started_at")), run.get("trigger") or "", run.get("status") or "",
+                     percent(metrics.get("recall")), number(metrics.get("drift")),
+                     run.get("adapter_version") or ""]
+            for column, text in enumerate(cells):
+                self.runs.setItem(row, column, QTableWidgetItem(str(text)))
+        self.runs.setVisible(bool(runs))
+        self.runs_empty.setVisible(not runs)
+
+    def _next_run_text(self) -> str:
+        if not self.app.settings.get("learning_enabled"):
+            return "off"
+        when = None
+        if self.scheduler is not None:
+            try:
+                when = self.scheduler.next_run_time()
+            except Exception:  # a scheduler that is not started has no next run yet
+                when = None
+        if when is None:
+            return f"tonight at {self.app.settings.get('learning_time')}"
+        return when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else str(when)
+
+    def _show_adapters(self, rows: list[dict]) -> None:
+        self._adapter_rows = rows
+        self.adapters.setRowCount(len(rows))
+        for row, adapter in enumerate(rows):
+            cells = [adapter.get("version"), adapter.get("status"),
+                     percent((adapter.get("metrics") or {}).get("recall")),
+                     _when(adapter.get("created_at"))]
+            for column, text in enumerate(cells):
+                self.adapters.setItem(row, column, QTableWidgetItem(str(text or "")))
+        self.adapters.setVisible(bool(rows))
+        self.adapters_empty.setVisible(not rows)
+        self._update_use_button()
+
+    def _selected_adapter(self) -> dict | None:
+        rows = self.adapters.selectionModel().selectedRows()
+        return self._adapter_rows[rows[0].row()] if rows else None
+
+    def _update_use_button(self) -> None:
+        adapter = self._selected_adapter()
+        # Only clean, inactive versions can be rolled back to (the registry checks again).
+        self.use_button.setEnabled(bool(adapter) and adapter.get("status") == "retired")
+
+    def _show_progress(self, run: dict | None) -> None:
+        self.learn_button.setEnabled(run is None and self.scheduler is not None)
+        self.cancel_button.setEnabled(run is not None)
+        self.progress.setVisible(run is not None)
+        self.status_line.setVisible(run is None)
+        if self.scheduler is None:
+            self.status_line.setText("This build has no learning scheduler.")
+        elif not self.app.settings.get("learning_enabled"):
+            self.status_line.setText("Nightly learning is off; Learn now still works.")
+        else:
+            self.status_line.setText("")
+        if run is None:
+            self.stage.setText("")
+            return
+        progress = run.get("progress") or {}
+        total, step = progress.get("total") or 0, progress.get("step") or 0
+        self.progress.setRange(0, total or 0)  # no total yet: a busy indicator
+        if total:
+            self.progress.setValue(min(step, total))
+        loss = progress.get("loss")
+        self.stage.setText(" · ".join(filter(None, [
+            progress.get("stage") or "starting",
+            f"loss {loss:.3f}" if isinstance(loss, (int, float)) else ""])))
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Switch nightly learning on or off (saved at once)."""
+        self._save("learning_enabled", enabled)
+
+    def _time_changed(self) -> None:
+        self._save("learning_time", self.time.time().toString("HH:mm"))
+
+    def _save(self, key: str, value) -> None:
+        try:
+            self.app.settings.set(key, value)
+            if self.scheduler is not None:
+                self.scheduler.apply_settings()
+        except NocturneError as exc:
+            show_error(self, exc)
+        self.next_run.setText(self._next_run_text())
+
+    def learn_now(self) -> None:
+        if self.scheduler is None:
+            return
+        try:
+            self.scheduler.run_now()
+        except NocturneError as exc:
+            show_error(self, exc)
+        self._running = False  # force the poll to switch to the fast interval
+        self.refresh()
+
+    def cancel(self) -> None:
+        if self.scheduler is not None:
+            try:
+                self.scheduler.cancel_run()
+            except NocturneError as exc:
+                show_error(self, exc)
+        self.refresh()
+
+    def use_selected(self) -> None:
+        adapter = self._selected_adapter()
+        if adapter is None:
+            return
+        try:
+            use_adapter(self.app, adapter["version"])
+        except NocturneError as exc:
+            show_error(self, exc)
+            return
+        self.refresh()
+        self.adapter_changed.emit()
