@@ -1,8 +1,8 @@
 """Memories: what Nocturne has learned about its user, reviewable, usable in context, deletable.
 
 `MemoryService` is the one way in for the CLI, the desktop app, the chat service (as its
-MemoryHooks) and the nightly job. Text parsing lives in app.memory_capture, secret detection in
-app.secrets_filter, unlearning (tainting adapters) in app.memory_forget.
+MemoryHooks) and the nightly job. Text parsing lives in app.memory_capture, prompt selection in
+app.memory_context, secret detection in app.secrets_filter, unlearning in app.memory_forget.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Callable
 
 from app.errors import InputError, NotFoundError
 from app.memory_capture import confirmation, explicit_request, kind_of, normalize, propose_memories, tidy
+from app.memory_context import memories_for_prompt
 from app.memory_forget import (content_sha256, delete_conversation_rows, fall_back_to_clean_adapter,
                                remove_tainted_files, taint_adapters)
 from app.secrets_filter import find_secret
@@ -22,12 +23,6 @@ from app.text_input import clean_user_text
 KINDS = ("fact", "preference", "style", "correction")
 STATUSES = ("pending", "approved", "rejected")
 MAX_MEMORY_CHARS = 500  # a memory is a sentence or two; longer text belongs in a conversation
-MAX_PROMPT_CANDIDATES = 200  # bounds the token counting per turn
-# Words too common to say whether a memory is relevant to a message.
-STOPWORDS = frozenset(
-    "a an and are am as at be but by can do does did for from have has how i in is it me my of "
-    "on or so that the this to was what when where which who why will with you your tell".split()
-)
 REMEMBER_EXAMPLE = "e.g. “remember that my cat is called Miso”"
 
 
@@ -286,29 +281,7 @@ class MemoryService:
 
         Memories the active adapter recalls are left out: they are in the weights already.
         """
-        recalled = self.recalled_ids()
-        order: dict[int, str] = {}
-        words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS]
-        if words:
-            match = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
-            for row in self.store.query(
-                    "SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                    "WHERE memories_fts MATCH ? AND m.status = 'approved' ORDER BY bm25(memories_fts) "
-                    "LIMIT ?", (match, MAX_PROMPT_CANDIDATES)):
-                order[row["id"]] = row["text"]
-        # A tiny model needs the fact in front of it, so unmatched memories fill what is left.
-        for row in self.store.query(
-                "SELECT id, text FROM memories WHERE status = 'approved' "
-                "ORDER BY updated_at DESC, id DESC LIMIT ?", (MAX_PROMPT_CANDIDATES,)):
-            order.setdefault(row["id"], row["text"])
-        chosen: list[tuple[int, str]] = []
-        for memory_id, memory in order.items():
-            if memory_id in recalled:
-                continue
-            lines = [f"- {m}" for _, m in chosen] + [f"- {memory}"]
-            if count_tokens("\n".join(lines)) <= budget:
-                chosen.append((memory_id, memory))
-        return chosen
+        return memories_for_prompt(self.store, text, count_tokens, budget, self.recalled_ids())
 
     # -- helpers ------------------------------------------------------------------------------
 

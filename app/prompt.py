@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from app.errors import InputError
@@ -17,12 +18,27 @@ MAX_CHARS_PER_TOKEN = 12
 
 
 def system_message(memories: list[str]) -> dict:
-    """The system message, with what the assistant knows about the user."""
+    """The system message, with what the assistant knows about the user.
+
+    Memories are turned to the second person ("My cat is called Miso" -> "Your cat is called
+    Miso."): measured with the bundled 135M model, first-person facts made it answer as the
+    user or mix facts up (1 of 4 questions right), second-person facts got 3 of 4.
+    """
     content = SYSTEM_PROMPT
     if memories:
-        facts = "\n".join(f"- {text}" for text in memories)
-        content += f"\n\nWhat the user has told you about themselves:\n{facts}"
+        facts = "\n".join(f"- {_addressed_to_user(text)}" for text in memories)
+        content += f"\n\nWhat you know about the user (answer questions about them from this):\n{facts}"
     return {"role": "system", "content": content}
+
+
+def _addressed_to_user(memory: str) -> str:
+    from app.memory_capture import second_person
+
+    text = memory.strip().rstrip(".")
+    if re.search(r"\b(you|your|yours)\b", text, re.I):
+        return text + "."  # already addressed to the assistant ("I'd like you to ..."): keep it
+    told = second_person(text)
+    return told[:1].upper() + told[1:] + "."
 
 
 def fit_prompt(

@@ -172,6 +172,7 @@ class Store:
 
         FTS5 keeps deleted terms in old index segments until they merge: `optimize` merges
         them (secure_delete zeroes the freed pages), and a TRUNCATE checkpoint empties the WAL.
+        Pre-migration copies would still hold the deleted text, so they go too.
         """
         with self._lock:
             try:
@@ -181,6 +182,8 @@ class Store:
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise _friendly(exc, self.path) from exc
+        for copy in (self.home / "backups").glob("*.db"):
+            copy.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:

@@ -184,17 +184,25 @@ def test_f32_copy_is_cached_complete_and_predicts_like_the_q4_base(f32_path, cac
     assert {t.tensor_type for t in copy.tensors} == {gguf.GGMLQuantizationType.F32}
     assert [t.name for t in copy.tensors] == [t.name for t in base.tensors]
 
+    # The copy holds exactly the dequantized Q4_1 values.
+    q4 = next(t for t in base.tensors if t.name == "blk.0.attn_q.weight")
+    f32 = next(t for t in copy.tensors if t.name == "blk.0.attn_q.weight")
+    assert q4.tensor_type == gguf.GGMLQuantizationType.Q4_1
+    assert np.array_equal(gguf.quants.dequantize(q4.data, q4.tensor_type), np.asarray(f32.data))
+
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
-    argmaxes = []
+    logits = []
     for path in (BASE, f32_path):
         llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, logits_all=True, verbose=False, n_threads=2)
         tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         llm.eval(tokens)
-        argmaxes.append(np.asarray(llm.scores[: len(tokens)]).argmax(axis=1))
+        logits.append(np.asarray(llm.scores[: len(tokens)], dtype=np.float64))
         llm.close()
-    # Q4_1 dequantizes exactly, so next-token choices agree (allow one near-tie position).
-    assert (argmaxes[0] == argmaxes[1]).mean() >= 0.95
-    assert argmaxes[0][-1] == argmaxes[1][-1]
+    # Same next token where the answer starts. Elsewhere the Q4 kernels' 8-bit activations
+    # flip a few near-ties inside the template text, so only most positions must agree.
+    assert logits[0][-1].argmax() == logits[1][-1].argmax()
+    assert (logits[0].argmax(axis=1) == logits[1].argmax(axis=1)).mean() >= 0.8
+    assert np.corrcoef(logits[0].ravel(), logits[1].ravel())[0, 1] > 0.99
 
 
 # ---- training --------------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""Choose the memories that go into a chat prompt: relevant first, then newest, within a budget.
+
+Relevance is SQLite FTS5 bm25 over memories_fts (no extra model). A 135M model cannot answer
+from a fact it does not see, so memories sharing no word with the message still fill whatever
+budget is left, newest first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+MAX_PROMPT_CANDIDATES = 200  # bounds the token counting per turn
+# Words too common to say whether a memory is relevant to a message.
+STOPWORDS = frozenset(
+    "a an and are am as at be but by can do does did for from have has how i in is it me my of "
+    "on or so that the this to was what when where which who why will with you your tell".split()
+)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR query of the message's meaningful words, each quoted (never FTS syntax)."""
+    words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS]
+    if not words:
+        return None
+    return " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
+
+
+def memories_for_prompt(store, text: str, count_tokens: Callable[[str], int], budget: int,
+                        skip: set[int]) -> list[tuple[int, str]]:
+    """(id, text) of approved memories for a prompt about `text`.
+
+    Args:
+        store: the app's Store.
+        text: the user's message.
+        count_tokens: tokens of a text with the engine's tokenizer.
+        budget: tokens the memory lines may take together.
+        skip: memory ids to leave out (recalled by the active adapter).
+
+    Returns:
+        Best match first; memories that do not fit the budget are left out.
+    """
+    order: dict[int, str] = {}
+    match = fts_query(text)
+    if match:
+        for row in store.query(
+                "SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
+                "WHERE memories_fts MATCH ? AND m.status = 'approved' ORDER BY bm25(memories_fts) "
+                "LIMIT ?", (match, MAX_PROMPT_CANDIDATES)):
+            order[row["id"]] = row["text"]
+    for row in store.query(
+            "SELECT id, text FROM memories WHERE status = 'approved' "
+            "ORDER BY updated_at DESC, id DESC LIMIT ?", (MAX_PROMPT_CANDIDATES,)):
+        order.setdefault(row["id"], row["text"])
+    chosen: list[tuple[int, str]] = []
+    for memory_id, memory in order.items():
+        if memory_id in skip:
+            continue
+        lines = [f"- {m}" for _, m in chosen] + [f"- {memory}"]
+        if count_tokens("\n".join(lines)) <= budget:
+            chosen.append((memory_id, memory))
+    return chosen
