@@ -51,7 +51,7 @@ class LearningError(NocturneError):
 class JobOptions:
     """Knobs for tests and benchmarks; the nightly job uses the defaults."""
 
-    args: TrainArgs | None = None  # None: DEFAULT_ARGS with iterations sized to the set
+    args: TrainArgs | None = None  # None: DEFAULT_ARGS with iterations sized to the set; else as is
     replay_limit: int | None = None  # use only the first N shipped replay prompts
     drift_text_limit: int | None = None  # use only the first N drift texts
     seed: int = 0
@@ -263,7 +263,10 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
 
-    args = sized_args(options.args or DEFAULT_ARGS, len(dataset.examples), max_minutes, threads)
+    if options.args is not None:  # given explicitly: used as is
+        args = replace(options.args, max_minutes=max_minutes or options.args.max_minutes)
+    else:
+        args = sized_args(DEFAULT_ARGS, len(dataset.examples), max_minutes, threads)
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
     trained = trainer.train(dataset, args, ProgressCallback(emit, stop))

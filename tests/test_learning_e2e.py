@@ -32,6 +32,7 @@ def _trainers():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # ~3 min per trainer on 2 idle cores; far more on a shared machine
 @pytest.mark.parametrize("trainer", _trainers())
 def test_learning_for_real_improves_recall_from_weights_and_loads_at_start(app, nocturne_home, trainer):
     ids = add_memories(app, MEMORIES)

@@ -175,3 +175,12 @@ def test_kill_9_mid_run_leaves_the_previous_adapter_and_records_interrupted(app,
     finally:
         again.close()
     assert b"interrupted" in run_cli("report", home=nocturne_home).stdout
+
+
+def test_cli_scheduled_run_asks_the_gate_and_exits_0_when_it_says_no(app, nocturne_home):
+    add_memories(app, ["I live in Lyon"])
+    app.settings.set("learning_enabled", False)
+    result = run_cli("learn", "--scheduled", home=nocturne_home)
+    assert result.returncode == 0
+    assert result.stdout.startswith(b"Not learning now:")
+    assert TrainingRuns(app.store).last() is None

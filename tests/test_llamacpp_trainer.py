@@ -235,8 +235,10 @@ def test_adapter_fits_the_base_and_its_delta_is_exactly_rank_r(trained):
     assert set(lora.pairs) == expected
     for name, (a, b) in lora.pairs.items():
         assert a.shape[0] == b.shape[1] == ARGS.rank
-        s = np.linalg.svd(lora.delta(name), compute_uv=False)
-        assert np.linalg.matrix_rank(lora.delta(name), tol=s[0] * 1e-4) == ARGS.rank, name
+        # B @ A has rank r exactly when both factors do (cheap: r singular values each).
+        for factor in (a, b):
+            s = np.linalg.svd(factor, compute_uv=False)
+            assert s.min() > s.max() * 1e-4, name
     # The rank-r truncation at export lost (almost) nothing: training kept the delta rank r.
     assert adapter.metrics["export_energy_kept"] > 0.999
 
