@@ -63,6 +63,13 @@ def approved_memories(app: Nocturne) -> list[tuple[int, str]]:
     return [(row["id"], row["text"]) for row in rows]
 
 
+def propose_from_recent_chats(app: Nocturne, runs: TrainingRuns) -> list[int]:
+    """Pending memories from what the user said since the last run; they wait for review and
+    are never trained until approved."""
+    last = runs.last()
+    return app.memories().propose(since=last["started_at"] if last else None)
+
+
 def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
     """(kind, user message, answer) for corrected and liked assistant messages, newest first."""
     rows = app.store.query(
@@ -183,6 +190,7 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
             f"`mlx` extra, or use `--trainer llamacpp`." if name == "mlx" else
             f"The {name} trainer cannot be imported ({exc}): reinstall Nocturne."
         ) from exc
+    proposed = propose_from_recent_chats(app, runs)
     memories = approved_memories(app)
     if not memories:
         raise LearningError(
@@ -203,7 +211,7 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
 
     stop = should_stop or (lambda: False)
     report = {"run_id": run_id, "trigger": trigger, "trainer": name, "base_model": model.name,
-              "base_sha256": model.sha256, "memories": len(memories)}
+              "base_sha256": model.sha256, "memories": len(memories), "proposed": len(proposed)}
     work = app.home / "runs" / str(run_id)
     try:
         result = _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop,

@@ -184,3 +184,17 @@ def test_cli_scheduled_run_asks_the_gate_and_exits_0_when_it_says_no(app, noctur
     assert result.returncode == 0
     assert result.stdout.startswith(b"Not learning now:")
     assert TrainingRuns(app.store).last() is None
+
+
+def test_the_nightly_job_proposes_memories_from_chats_since_the_last_run(app):
+    from app.learning_job import propose_from_recent_chats
+
+    conversation = app.log.create("chat")
+    app.log.add_message(conversation, "user", "I live in Lyon. What should I visit?")
+    app.log.add_message(conversation, "assistant", "I live in a data centre, but try Fourvière.")
+    runs = TrainingRuns(app.store)
+    new = propose_from_recent_chats(app, runs)
+    rows = [app.memories().get(i) for i in new]
+    assert [r["status"] for r in rows] == ["pending"]
+    assert "Lyon" in rows[0]["text"] and "data centre" not in rows[0]["text"]
+    assert propose_from_recent_chats(app, runs) == []  # deduplicated on the next night
