@@ -11,32 +11,12 @@ import os
 import time
 
 from app.errors import NotFoundError
+from ondevice.process import pid_alive
 from app.store import Store, now_iso
 
 FINAL_STATUSES = ("succeeded", "rejected", "failed", "cancelled", "interrupted")
 # Training reports a step every second or so: writing each one would churn the WAL for nothing.
 PROGRESS_MIN_INTERVAL_S = 0.5
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when process `pid` exists and is not a zombie (a killed child not reaped yet)."""
-    if not pid:
-        return False
-    try:
-        import psutil
-
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE
-    except ImportError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    except Exception:  # psutil.NoSuchProcess / AccessDenied
-        return False
 
 
 def _decode(row: dict | None) -> dict | None:

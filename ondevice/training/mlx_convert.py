@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .rope import unpermute_rows
+from ..process import pid_alive
 from .types import UnsupportedModel
 
 # Bump when the output layout changes, so stale caches are rebuilt instead of trusted.
@@ -294,15 +295,5 @@ def _remove_stale_temps(root: Path, base_sha256: str) -> None:
             pid = int(tmp.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
