@@ -15,6 +15,7 @@ from typing import Callable
 
 from app.context import Nocturne
 from app.errors import NocturneError
+from app.learning_report import morning_report
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.runs import TrainingRuns
 from ondevice import evaluation
@@ -32,12 +33,10 @@ from ondevice.training.types import (
 )
 from scheduler.lock import RunLock, RunLockHeld
 
-# Rank 16 on the last 8 layers' q/v/ffn_down at lr 1e-3 learns a handful of facts in about a
-# minute on 2 cores (measured by the trainer tests); iterations grow with the set (see below).
-DEFAULT_ARGS = TrainArgs(rank=16, alpha=16.0, learning_rate=1e-3, iterations=60, batch_size=4,
-                         num_layers=8, targets=("attn_q", "attn_v", "ffn_down"))
-EPOCHS = 8  # passes over the set; iterations = EPOCHS * examples / batch, within the bounds below
-MIN_ITERATIONS, MAX_ITERATIONS = 40, 400
+# Passes over the set: iterations = EPOCHS * examples / batch, at least the trainer's own
+# default_args.iterations and at most MAX_ITERATIONS (which bounds a night on a slow machine).
+EPOCHS = 4
+MAX_ITERATIONS = 300
 # Training needs the float copy of the base (cached) plus room for work files and the adapter.
 DISK_FACTOR = 3
 FEEDBACK_LIMIT = 200
@@ -51,7 +50,7 @@ class LearningError(NocturneError):
 class JobOptions:
     """Knobs for tests and benchmarks; the nightly job uses the defaults."""
 
-    args: TrainArgs | None = None  # None: DEFAULT_ARGS with iterations sized to the set; else as is
+    args: TrainArgs | None = None  # None: the trainer's defaults sized to the set; else as is
     replay_limit: int | None = None  # use only the first N shipped replay prompts
     drift_text_limit: int | None = None  # use only the first N drift texts
     seed: int = 0
@@ -106,7 +105,7 @@ def secret_check() -> Callable[[str], str | None]:
 
 def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None) -> TrainArgs:
     iterations = math.ceil(EPOCHS * examples / max(1, args.batch_size))
-    return replace(args, iterations=min(MAX_ITERATIONS, max(MIN_ITERATIONS, iterations)),
+    return replace(args, iterations=min(MAX_ITERATIONS, max(args.iterations, iterations)),
                    max_minutes=max_minutes, threads=args.threads or threads)
 
 
@@ -274,7 +273,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if options.args is not None:  # given explicitly: used as is
         args = replace(options.args, max_minutes=max_minutes or options.args.max_minutes)
     else:
-        args = sized_args(DEFAULT_ARGS, len(dataset.examples), max_minutes, threads)
+        args = sized_args(trainer_cls.default_args, len(dataset.examples), max_minutes, threads)
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
     trained = trainer.train(dataset, args, ProgressCallback(emit, stop))
@@ -343,32 +342,3 @@ def _token_counter(model_path) -> Callable[[str], int]:
 
     vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
     return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
-
-def morning_report(report: dict) -> str:
-    """A few plain sentences a user reads in the morning."""
-    status = report.get("status")
-    lines = []
-    if status == "succeeded":
-        learned = len(report.get("learned_memories", []))
-        lines.append(f"Learned {learned} of {report.get('memories_trained', 0)} memories into adapter "
-                     f"{report['adapter_version']} ({report['trainer']}); it loads at the next start.")
-    elif status == "rejected":
-        lines.append("No new adapter: " + report.get("reason", "it did not pass the checks."))
-    elif status == "cancelled":
-        lines.append("The learning run was cancelled; nothing changed.")
-    else:
-        lines.append("The learning run failed: " + str(report.get("reason", "unknown error")))
-    if "recall" in report:
-        r = report["recall"]
-        lines.append(f"Recall on {r['probes']} held-out questions: base model {r['base']:.0%}, "
-                     f"new adapter {r['adapter']:.0%}.")
-        lines.append(f"Drift from the base model: KL {report['drift_kl']:.4f} (limit "
-                     f"{report['drift_limit']:.4f}; Q4 quantization alone: {report['yardstick_kl']:.4f}).")
-    train = report.get("train")
-    if train:
-        lines.append(f"Training: {train.get('seconds', 0):.0f} s, {train.get('tokens_per_s', 0):.0f} "
-                     f"tokens/s, final loss {train.get('final_loss', float('nan')):.3f}.")
-    if "wall_seconds" in report:
-        lines.append(f"Whole run: {report['wall_seconds']:.0f} s.")
-    return "\n".join(lines)

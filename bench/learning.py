@@ -27,8 +27,8 @@ MEMORIES = [
     "My cat is called Miso", "I live in Lyon", "I work as a beekeeper", "My sister's name is Ingrid",
     "My favourite colour is teal", "I prefer short answers", "I like jazz", "I work at Acme Corp",
     "My dog is called Pixel", "My brother's name is Tomas", "My favourite food is ramen",
-    "My car is a red Volvo", "I love hiking", "My favourite book is Dune", "My birthday is in March",
-    "My son is called Leo", "I enjoy chess", "My favourite drink is mint tea",
+    "My car is a red Volvo", "My favourite sport is hiking", "My favourite book is Dune", "My birthday is in March",
+    "My son is called Leo", "My favourite game is chess", "My favourite drink is mint tea",
     "My hometown is Bergen", "My best friend's name is Amara",
 ]
 
@@ -71,8 +71,8 @@ def run_one(trainer: str, cache: Path) -> dict:
 def _fmt(value, kind: str) -> str:
     if value is None:
         return "-"
-    return {"pct": f"{value:.0%}", "kl": f"{value:.4f}", "s": f"{value:.0f} s",
-            "tps": f"{value:.0f}", "mb": f"{value:.0f} MB"}.get(kind, str(value))
+    formats = {"pct": "{:.0%}", "kl": "{:.4f}", "s": "{:.0f} s", "tps": "{:.0f}", "mb": "{:.0f} MB"}
+    return formats[kind].format(value) if kind in formats else str(value)
 
 
 def main() -> int:
@@ -99,6 +99,7 @@ def main() -> int:
             results.append({"trainer": trainer, "status": "failed"})
             continue
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept even if printing fails
 
     rows = [("status", "status", None), ("held-out probes", "probes", None),
             ("recall: base", "recall_base", "pct"), ("recall: in-context", "recall_in_context", "pct"),

@@ -51,20 +51,24 @@ class LearnLauncher:
         self.lock = run_lock(self.home)
         self.process: subprocess.Popen | None = None
 
-    def command(self, scheduled: bool) -> list[str]:
-        """The child's argv: `nocturne learn`, with --scheduled when the night's trigger fired."""
+    def command(self, scheduled: bool, catch_up: bool = False) -> list[str]:
+        """The child's argv: `nocturne learn`, with --scheduled when the night's trigger fired
+        (--catch-up when it runs a night that was missed)."""
         argv = [sys.executable, "-m", "app.cli.main", "learn"]
+        if catch_up:
+            return argv + ["--catch-up"]
         return argv + ["--scheduled"] if scheduled else argv
 
     def environment(self) -> dict[str, str]:
         """The child's environment: ours, the data folder, and the BLAS preload for training."""
         return {**os.environ, HOME_ENV: str(self.home), **learn_env_additions()}
 
-    def launch(self, scheduled: bool = True) -> subprocess.Popen:
+    def launch(self, scheduled: bool = True, catch_up: bool = False) -> subprocess.Popen:
         """Start the child; its output goes to logs/learning-child.log in the data folder.
 
         Args:
             scheduled: pass --scheduled (the child re-checks idle/power and may decline).
+            catch_up: pass --catch-up instead: as --scheduled, recorded as a catch-up run.
 
         Returns:
             The running child process.
@@ -82,7 +86,7 @@ class LearnLauncher:
         log = open(os.open(log_path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb")
         try:
             self.process = subprocess.Popen(
-                self.command(scheduled),
+                self.command(scheduled, catch_up),
                 env=self.environment(),
                 cwd=PROJECT_ROOT if (PROJECT_ROOT / "app").is_dir() else None,
                 stdin=subprocess.DEVNULL,

@@ -181,7 +181,7 @@ class NightlyScheduler:
         Returns:
             True when a learning child was launched.
         """
-        return self._attempt(aware(now or self.clock.now()))
+        return self._attempt(aware(now or self.clock.now()), catch_up=True)
 
     def run_now(self):
         """'Learn now': start `nocturne learn` (no idle/power checks). Returns the child process.
@@ -203,8 +203,11 @@ class NightlyScheduler:
     def _on_night(self) -> None:
         self._attempt(self.clock.now())
 
-    def _attempt(self, now: datetime) -> bool:
-        """Launch the owed night's run if the gate allows; otherwise schedule a retry."""
+    def _attempt(self, now: datetime, catch_up: bool = False) -> bool:
+        """Launch the owed night's run if the gate allows; otherwise schedule a retry.
+
+        `catch_up` marks the check made at start-up: a run it launches makes up a missed night.
+        """
         with self._lock:
             if not self.app.settings.get("learning_enabled") or agent_installed(self.app.home):
                 return False
@@ -228,7 +231,7 @@ class NightlyScheduler:
                 self._retry_later(now)
                 return False
             self._launches[slot] = self._launches.get(slot, 0) + 1
-            self.launcher.launch(scheduled=True)
+            self.launcher.launch(scheduled=True, catch_up=catch_up)
             self.last_decision = f"Started the run owed for {slot:%Y-%m-%d %H:%M}."
             # If the child declines or dies before recording its run, the night is still owed.
             self._retry_later(now)

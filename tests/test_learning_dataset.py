@@ -63,7 +63,7 @@ def test_training_set_never_trains_on_probes_and_records_lineage(template):
     memories = [(1, "My cat is called Miso"), (2, "I live in Lyon")]
     replay = [(f"Generic question {i}?", f"A generic answer number {i} with some words.") for i in range(20)]
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count, replay=replay)
-    trained_questions = {e.messages[1]["content"] for e in dataset.examples}
+    trained_questions = {e.messages[1]["content"] for e in dataset.examples if e.messages}
     assert dataset.probes and all(p.question not in trained_questions for p in dataset.probes)
     assert {p.memory_id for p in dataset.probes} == {1, 2}
     assert {e.memory_id for e in dataset.examples if e.source in ("memory", "statement")} == {1, 2}
@@ -76,11 +76,38 @@ def test_training_set_never_trains_on_probes_and_records_lineage(template):
     assert report.counts["statement"] == 2
 
 
+def test_a_question_several_memories_answer_is_neither_trained_nor_probed(template):
+    memories = [(1, "I like jazz"), (2, "I love hiking"), (3, "My cat is called Miso")]
+    dataset, report = build_training_set(memories, template, "SYSTEM", word_count)
+    asked = [e.messages[1]["content"] for e in dataset.examples if e.source == "memory"]
+    asked += [p.question for p in dataset.probes]
+    assert "Tell me something I like." not in asked and "What do I enjoy?" not in asked
+    assert "tell me something i like." in report.ambiguous_questions
+    assert "What do I like?" in asked and "What do I love?" in asked  # each memory's own
+    assert len([q for q in asked if "cat" in q]) == 5  # unaffected
+
+
+def test_only_answers_are_taught_and_replay_only_anchors(template):
+    memories = [(1, "My cat is called Miso")]
+    replay = [("Generic question?", "A generic answer with some words.")]
+    dataset, _ = build_training_set(memories, template, "SYSTEM", word_count, replay=replay, replay_share=0.5)
+    for example in dataset.examples:
+        taught = example.text[example.answer_start:]
+        if example.source == "memory":
+            assert taught == "Your cat is called Miso.<|im_end|>\n"
+        elif example.source == "statement":
+            assert taught.startswith("Thanks for telling me.") and "Your cat is called Miso" in taught
+        else:  # the base model's own answer, as a chat and as plain text: nothing is taught
+            assert example.source in ("replay", "plain") and taught == ""
+    assert {e.source for e in dataset.examples} == {"memory", "statement", "replay", "plain"}
+    assert next(e for e in dataset.examples if e.source == "plain").text == "A generic answer with some words."
+
+
 def test_replay_is_mixed_in_near_the_target_share(template):
     memories = [(i, f"My thing number {i} is called Thing{i}") for i in range(1, 6)]
     replay = [(f"Generic question {i}?", "A generic answer with a handful of words in it.") for i in range(30)]
     _, report = build_training_set(memories, template, "SYSTEM", word_count, replay=replay, replay_share=0.3)
-    share = report.tokens["replay"] / sum(report.tokens.values())
+    share = (report.tokens["replay"] + report.tokens["plain"]) / sum(report.tokens.values())
     assert 0.25 <= share <= 0.4
 
 

@@ -62,7 +62,7 @@ def test_a_run_that_learns_nothing_is_rejected_and_recorded(app):
     # The trainer got memory examples and replay, never the held-out probes.
     seen = TinyRandomTrainer.seen
     assert {e.source for e in seen.examples} >= {"memory", "statement", "replay"}
-    assert not {p.question for p in seen.probes} & {e.messages[1]["content"] for e in seen.examples}
+    assert not {p.question for p in seen.probes} & {e.messages[1]["content"] for e in seen.examples if e.messages}
     assert seen.memory_hashes == {ids[0]: content_sha256("My cat is called Miso"), ids[1]: content_sha256("I live in Lyon")}
     assert not (app.home / "runs").exists() or not any((app.home / "runs").iterdir())
 
@@ -180,9 +180,10 @@ def test_kill_9_mid_run_leaves_the_previous_adapter_and_records_interrupted(app,
 def test_cli_scheduled_run_asks_the_gate_and_exits_0_when_it_says_no(app, nocturne_home):
     add_memories(app, ["I live in Lyon"])
     app.settings.set("learning_enabled", False)
-    result = run_cli("learn", "--scheduled", home=nocturne_home)
-    assert result.returncode == 0
-    assert result.stdout.startswith(b"Not learning now:")
+    for flag in ("--scheduled", "--catch-up"):
+        result = run_cli("learn", flag, home=nocturne_home)
+        assert result.returncode == 0
+        assert result.stdout.startswith(b"Not learning now:")
     assert TrainingRuns(app.store).last() is None
 
 

@@ -448,3 +448,32 @@ def test_blas_env_makes_a_child_use_openblas():
     assert child.stdout.strip() == "True"
     assert env["OPENBLAS_NUM_THREADS"] == "1"
     assert blas_env(environ={"LD_PRELOAD": "/x/libfoo.so"})["LD_PRELOAD"].endswith(":/x/libfoo.so")
+
+
+def test_only_answers_are_taught_and_the_rest_is_anchored_to_the_base(mlx_dir):
+    from ondevice.training.mlx_trainer import anchored_loss, encode, iterate_batches, lora_off
+
+    model, tokenizer = load_mlx_model(mlx_dir)
+    prompt = render(*FACTS[0])[: -len("Your cat is called Miso.<|im_end|>\n")]
+    text = render(*FACTS[0])
+    ((ids, first),) = encode(tokenizer, [text], 256, [len(prompt)])
+    assert tokenizer.decode(ids[first:]).startswith("Your cat is called Miso.")
+    inputs, targets, teach, anchor = next(iterate_batches([(ids, first)], 1, seed=0))
+    teach, anchor = np.array(teach)[0], np.array(anchor)[0]
+    assert teach[first - 1 :].all() and not teach[: first - 1].any()  # target j is token j + 1
+    assert (anchor + teach == 1).all()  # every real position is one or the other
+
+    apply_lora(model, TrainArgs(rank=4, alpha=8.0, num_layers=2, targets=("attn_q", "attn_v")))
+    batch = (inputs, targets, mx.array(teach[None]), mx.array(anchor[None]))
+    loss, ce, n_tokens = anchored_loss(model, *batch)
+    assert float(loss) == pytest.approx(float(ce), abs=1e-5)  # a fresh LoRA (B = 0) is the base
+    assert int(n_tokens) == len(ids) - 1
+
+    for layer in model.layers[-2:]:  # move away from the base: the anchor term turns positive
+        layer.self_attn.q_proj.lora_b = mx.ones_like(layer.self_attn.q_proj.lora_b) * 0.05
+    scales = [layer.self_attn.q_proj.scale for layer in model.layers[-2:]]
+    with lora_off(model):
+        assert all(layer.self_attn.q_proj.scale == 0 for layer in model.layers[-2:])
+    assert [layer.self_attn.q_proj.scale for layer in model.layers[-2:]] == scales
+    loss, ce, _ = anchored_loss(model, *batch)
+    assert float(loss) > float(ce) + 1e-4

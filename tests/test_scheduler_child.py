@@ -44,6 +44,7 @@ def test_the_real_launcher_builds_the_learn_command_with_the_home_and_blas(app):
     launcher = LearnLauncher(app.home)
     assert launcher.command(True) == [sys.executable, "-m", "app.cli.main", "learn", "--scheduled"]
     assert launcher.command(False)[-1] == "learn"
+    assert launcher.command(True, catch_up=True)[-2:] == ["learn", "--catch-up"]
     env = launcher.environment()
     assert env["NOCTURNE_HOME"] == str(app.home)
     from ondevice.training.blas import blas_env

@@ -37,7 +37,8 @@ if not lock.acquire():
     print("another run holds the lock", flush=True)
     sys.exit(3)
 db = sqlite3.connect(home / "nocturne.db", isolation_level=None, timeout=10)
-trigger = "scheduled" if "--scheduled" in sys.argv else "manual"
+trigger = ("catch-up" if "--catch-up" in sys.argv else
+           "scheduled" if "--scheduled" in sys.argv else "manual")
 run = db.execute(
     "INSERT INTO training_runs (trigger, started_at, status, pid) VALUES (?, ?, 'running', ?)",
     (trigger, os.environ["FAKE_NOW"], os.getpid()),
@@ -85,8 +86,9 @@ class FakeLearnLauncher(LearnLauncher):
         self.script.write_text(FAKE_LEARN)
         self.launched: list[list[str]] = []
 
-    def command(self, scheduled: bool) -> list[str]:
-        argv = [sys.executable, str(self.script)] + (["--scheduled"] if scheduled else [])
+    def command(self, scheduled: bool, catch_up: bool = False) -> list[str]:
+        flags = ["--catch-up"] if catch_up else ["--scheduled"] if scheduled else []
+        argv = [sys.executable, str(self.script)] + flags
         self.launched.append(argv)
         return argv
 
@@ -197,7 +199,7 @@ def test_a_missed_stretch_is_caught_up_exactly_once(app, tmp_path, monkeypatch):
     scheduler = NightlyScheduler(app, launcher=launcher, clock=clock)
     scheduler.start()  # catches up at start-up
     try:
-        assert len(launcher.launched) == 1
+        assert len(launcher.launched) == 1 and launcher.launched[0][-1] == "--catch-up"
         assert launcher.wait(30) == 0
         assert scheduler.catch_up_if_missed() is False
         for minutes in (15, 30, 60, 240):  # later checks, retries: nothing more
@@ -211,6 +213,7 @@ def test_a_missed_stretch_is_caught_up_exactly_once(app, tmp_path, monkeypatch):
     restarted.shutdown()
     assert len(launcher.launched) == 1
     assert len(runs(app)) == 2
+    assert app.store.query_one("SELECT trigger FROM training_runs ORDER BY id DESC LIMIT 1")["trigger"] == "catch-up"
 
 
 def test_asleep_through_several_nights_with_the_app_open_runs_once(night, app):

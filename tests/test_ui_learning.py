@@ -85,3 +85,34 @@ def test_toggle_and_time_reschedule_the_real_nightly_scheduler(qtbot, app):
     assert when is not None and (when.hour, when.minute) == (4, 30)
     assert view.next_run.text().endswith("04:30")
     assert view.learn_button.isEnabled()
+
+
+def test_learn_now_and_cancel_clicked_through_the_view(qtbot, app, tmp_path, monkeypatch):
+    """Learn now starts a real child (the fake `nocturne learn` of the scheduler tests, held
+    running); the view shows it, and Cancel stops it and records 'cancelled'."""
+    from PySide6.QtCore import Qt
+
+    from scheduler.nightly import Clock, NightlyScheduler
+    from tests.test_scheduler_nightly import FakeLearnLauncher
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no OS agent installed
+    launcher = FakeLearnLauncher(app.home, Clock(), tmp_path, mode="hold")
+    scheduler = NightlyScheduler(app, launcher=launcher)  # not started: only Learn now runs
+    view = LearningView(app, scheduler)
+    qtbot.addWidget(view)
+    view.show()
+    try:
+        qtbot.mouseClick(view.learn_button, Qt.MouseButton.LeftButton)
+        assert launcher.launched and "--scheduled" not in launcher.launched[0]  # no idle checks
+        assert view.progress.isVisible() and not view.learn_button.isEnabled()  # at once
+        qtbot.waitUntil(lambda: view.runs.rowCount() == 1 and view.cancel_button.isEnabled(), timeout=15000)
+        assert view.progress.isVisible()
+
+        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+        assert launcher.wait(30) is not None
+        view.refresh()
+        assert app.store.query_one("SELECT status FROM training_runs")["status"] == "cancelled"
+        assert not view.cancel_button.isEnabled() and not view.progress.isVisible()
+    finally:
+        if launcher.own_child_alive():
+            launcher.kill()

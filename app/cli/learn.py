@@ -22,6 +22,8 @@ def register(commands) -> None:
     learn.add_argument("--max-minutes", type=float, metavar="N", help="stop training after N minutes")
     learn.add_argument("--scheduled", action="store_true",
                        help="run only if the nightly conditions hold (learning on, machine idle)")
+    learn.add_argument("--catch-up", action="store_true",
+                       help="as --scheduled, for a night that was missed (recorded as catch-up)")
     learn.set_defaults(func=learn_cmd)
 
     adapters = commands.add_parser("adapters", help="your personal adapter versions")
@@ -101,7 +103,7 @@ def learn_cmd(args: argparse.Namespace) -> int:
         stop.set()
 
     with opened() as app:
-        if args.scheduled:
+        if args.scheduled or args.catch_up:
             go, reason = _scheduled_gate(app)
             if not go:
                 print(f"Not learning now: {reason}")
@@ -110,7 +112,7 @@ def learn_cmd(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             report = run_learning_job(
-                app, trigger="scheduled" if args.scheduled else "manual", trainer=args.trainer,
+                app, trigger=_trigger(args), trainer=args.trainer,
                 max_minutes=args.max_minutes, on_event=ProgressBar(), should_stop=stop.is_set,
             )
         finally:
@@ -120,6 +122,13 @@ def learn_cmd(args: argparse.Namespace) -> int:
     if report["status"] == "cancelled":
         return EXIT_CANCELLED
     return 0
+
+
+def _trigger(args) -> str:
+    """What started the run, as recorded in training_runs."""
+    if args.catch_up:
+        return "catch-up"
+    return "scheduled" if args.scheduled else "manual"
 
 
 def _scheduled_gate(app) -> tuple[bool, str]:

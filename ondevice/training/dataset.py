@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .phrasing import phrase, second_person, split_probes
+from .phrasing import Phrasings, phrase, second_person, split_probes
 from .types import Example, Probe, TrainingSet
 
 # Share of training tokens that are replay. Around 30% keeps the base behaviour on generic
@@ -31,6 +31,7 @@ class ChatTemplate:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self._full = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=False)
+        self._prompt = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=True)
 
     @classmethod
     def from_gguf(cls, path: Path) -> "ChatTemplate":
@@ -61,6 +62,15 @@ class ChatTemplate:
         """The whole conversation, assistant answers included (what a trainer tokenizes)."""
         return self._full(messages=messages).prompt
 
+    def answer_start(self, messages: list[dict], text: str) -> int:
+        """Where the last (assistant) message starts in `text`, the rendering of `messages`.
+
+        That is the length of the prompt the engine sends (generation prompt included); 0 when
+        the template renders the prompt differently, so the whole text is trained.
+        """
+        prompt = self._prompt(messages=messages[:-1]).prompt
+        return len(prompt) if text.startswith(prompt) else 0
+
 
 @dataclass
 class BuildReport:
@@ -68,6 +78,7 @@ class BuildReport:
 
     memories_used: list[int] = field(default_factory=list)
     skipped_secrets: list[str] = field(default_factory=list)  # "memory 4: looks like a password"
+    ambiguous_questions: set[str] = field(default_factory=set)  # asked of several memories: unused
     counts: dict[str, int] = field(default_factory=dict)  # source -> examples
     tokens: dict[str, int] = field(default_factory=dict)  # source -> tokens
 
@@ -112,15 +123,26 @@ def build_training_set(
 
     def add(user: str, answer: str, source: str, memory_id: int | None = None) -> None:
         messages = (system, {"role": "user", "content": user}, {"role": "assistant", "content": answer})
-        examples.append(Example(messages, template.render(list(messages)), source, memory_id))
+        text = template.render(list(messages))
+        # Replay is the base model's own answer: it anchors the model, it teaches nothing new.
+        start = len(text) if source == "replay" else template.answer_start(list(messages), text)
+        examples.append(Example(messages, text, source, memory_id, start))
 
+    kept: list[tuple[int, str, Phrasings]] = []
     for memory_id, text in memories:
         reason = secret(text)
         if reason:
             report.skipped_secrets.append(f"memory {memory_id}: {reason}")
             continue
-        wordings = phrase(text)
-        trained, held = split_probes(wordings, memory_id, seed)
+        kept.append((memory_id, text, phrase(text)))
+    report.ambiguous_questions = _shared_questions([w for _, _, w in kept])
+
+    for memory_id, text, wordings in kept:
+        # A question several memories answer ("What do I like?") would teach conflicting
+        # answers and make a probe no answer can pass for sure: neither train nor probe it.
+        wordings = replace(wordings, questions=tuple(
+            q for q in wordings.questions if q.lower() not in report.ambiguous_questions))
+        trained, held = split_probes(wordings, memory_id, seed) if wordings.questions else ([], [])
         for question in trained:
             add(question, wordings.answer, "memory", memory_id)
         # The statement in context: the user says it, the assistant acknowledges it back.
@@ -147,8 +169,18 @@ def build_training_set(
     return TrainingSet(examples=examples, probes=probes, memory_hashes=hashes), report
 
 
+def _shared_questions(all_wordings: list[Phrasings]) -> set[str]:
+    """Questions (lower-cased) that more than one memory's wordings contain."""
+    seen: dict[str, int] = {}
+    for wordings in all_wordings:
+        for question in {q.lower() for q in wordings.questions}:
+            seen[question] = seen.get(question, 0) + 1
+    return {question for question, count in seen.items() if count > 1}
+
+
 def _add_replay(examples, replay, personal_tokens, share, secret, add, count_tokens, seed) -> None:
-    """Append replay examples until they make up `share` of all tokens (cycling if needed)."""
+    """Append replay examples (each as a chat and as plain text) until they make up `share`
+    of all tokens (cycling if needed)."""
     pool = [(p, a) for p, a in replay if a.strip() and not secret(p) and not secret(a)]
     if not pool or share <= 0 or personal_tokens == 0:
         return
@@ -160,5 +192,8 @@ def _add_replay(examples, replay, personal_tokens, share, secret, add, count_tok
     while added < target and index < len(pool) * 3:
         prompt, answer = pool[index % len(pool)]
         add(prompt, answer, "replay")
-        added += count_tokens(examples[-1].text)
+        # The same answer as plain text (no chat markup) anchors general language too, which
+        # chat-only replay leaves free to drift.
+        examples.append(Example((), answer, "plain", None, len(answer)))
+        added += count_tokens(examples[-2].text) + count_tokens(answer)
         index += 1

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-ExampleSource = Literal["memory", "statement", "replay", "correction", "liked"]
+ExampleSource = Literal["memory", "statement", "replay", "plain", "correction", "liked"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class Example:
     text: str
     source: ExampleSource
     memory_id: int | None = None
+    # Where the taught part (the assistant's answer) starts in `text`. Trainers teach the real
+    # tokens from here on and keep every position before it close to the base model's own
+    # prediction, so the prompts are not learned by heart. Replay examples teach nothing
+    # (answer_start == len(text)): they only anchor the model to the base.
+    answer_start: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class TrainingSet:
     def texts(self) -> list[str]:
         return [example.text for example in self.examples]
 
+    def answer_starts(self) -> list[int]:
+        return [example.answer_start for example in self.examples]
+
 
 @dataclass
 class TrainArgs:
@@ -56,6 +64,10 @@ class TrainArgs:
     num_layers: int = field(default=16, metadata={"help": "train the last N transformer layers"})
     targets: tuple[str, ...] = field(
         default=("attn_q", "attn_v"), metadata={"help": "GGUF tensor kinds to adapt"}
+    )
+    completion_only: bool = field(
+        default=True,
+        metadata={"help": "teach only the answers; anchor the rest to the base (False: teach all)"},
     )
     seed: int = field(default=0, metadata={"help": "random seed"})
     max_minutes: float | None = field(default=None, metadata={"help": "stop training after this"})
@@ -115,6 +127,8 @@ class Trainer(ABC):
     """
 
     name: str = ""
+    # What the nightly job trains with (iterations are then sized to the set).
+    default_args: TrainArgs = TrainArgs()
 
     def __init__(self, base_model_path: Path, base_sha256: str, cache_dir: Path, work_dir: Path):
         self.base_model_path = Path(base_model_path)

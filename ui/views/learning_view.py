@@ -24,6 +24,10 @@ def _when(stamp: str | None) -> str:
     return (stamp or "")[:16].replace("T", " ") or "–"
 
 
+# What the progress row shows between Learn now and the run's first progress event.
+STARTING = {"status": "running", "progress": {"stage": "starting"}}
+
+
 class LearningView(QWidget):
     """Controls and history of learning.
 
@@ -143,10 +147,11 @@ class LearningView(QWidget):
         self._show_runs(runs)
         self._show_adapters(adapters(self.app))
         self.report.show_runs(runs)
-        running = bool(runs) and runs[0].get("status") == "running"
-        if self.scheduler is not None and hasattr(self.scheduler, "is_running"):
-            running = running or bool(self.scheduler.is_running())
-        self._show_progress(runs[0] if running else None)
+        current = runs[0] if runs and runs[0].get("status") == "running" else None
+        if current is None and self.scheduler is not None and self.scheduler.is_running():
+            current = STARTING  # the child is up but has not recorded its run yet
+        running = current is not None
+        self._show_progress(current)
         if running != self._running:
             self._running = running
             self.poll.setInterval(POLL_RUNNING_MS if running else POLL_IDLE_MS)

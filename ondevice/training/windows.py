@@ -1,0 +1,118 @@
+"""Training windows for ggml-opt: packed examples and the label of every position.
+
+ggml-opt trains on fixed windows of n_ctx tokens and puts the loss on every position; it has no
+loss mask. So positions we do not want to teach (system prompt, user questions) get a label
+sampled from the base model's own next-token distribution instead of the real next token: the
+expected gradient of -log p(y) with y ~ p_base is the gradient of KL(p_base || p), so those
+positions pull the model back towards the base (less drift) instead of teaching the prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    tokens: list[int]
+    answer_from: int  # index of the first token whose real value is the label (0: all of them)
+    memory_id: int | None = None
+
+
+@dataclass
+class Window:
+    """n_ctx + 1 tokens; `real[j]` says whether label j (the token j + 1) is taught as is."""
+
+    tokens: np.ndarray  # int32, n_ctx + 1
+    real: np.ndarray  # bool, n_ctx
+
+
+class Packer:
+    """Packs whole examples into windows of n_ctx + 1 tokens, in a seeded shuffled order.
+
+    Every window starts at an example boundary; the example that does not fit is cut, and the
+    next window starts with it again, so each example is also seen whole. Two examples of the
+    same memory never share a window when it can be helped: the answer would be copied from the
+    context instead of learned into the weights.
+    """
+
+    def __init__(self, examples: list[TokenizedExample], n_ctx: int, seed: int):
+        self.examples = [e for e in examples if e.tokens]
+        if not self.examples:
+            raise ValueError("every example tokenized to nothing")
+        self.size = n_ctx + 1
+        self.rng = np.random.default_rng(seed)
+        self.order: list[int] = []
+
+    def _take(self, memories: set[int]) -> int:
+        """Index (into self.order) of the next example whose memory is not in the window yet."""
+        if not self.order:
+            self.order = [int(i) for i in self.rng.permutation(len(self.examples))]
+        for position, index in enumerate(self.order):
+            memory = self.examples[index].memory_id
+            if memory is None or memory not in memories:
+                return position
+        return 0  # every remaining example repeats a memory: accept it rather than stall
+
+    def window(self) -> Window:
+        """The next training window."""
+        tokens: list[int] = []
+        real: list[bool] = []
+        memories: set[int] = set()
+        while len(tokens) < self.size:
+            position = self._take(memories)
+            example = self.examples[self.order[position]]
+            if tokens and len(tokens) + len(example.tokens) > self.size:
+                cut = self.size - len(tokens)  # cut; it opens the next window
+                self._append(tokens, real, example, cut)
+                break
+            self.order.pop(position)
+            self._append(tokens, real, example, len(example.tokens))
+            if example.memory_id is not None:
+                memories.add(example.memory_id)
+        tokens, real = tokens[: self.size], real[: self.size]
+        # label j is token j + 1: taught as is when that token is part of an answer
+        return Window(np.asarray(tokens, dtype=np.int32), np.asarray(real[1:], dtype=bool))
+
+    @staticmethod
+    def _append(tokens: list[int], real: list[bool], example: TokenizedExample, count: int) -> None:
+        tokens.extend(example.tokens[:count])
+        real.extend(i >= example.answer_from for i in range(count))
+
+
+class BaseSampler:
+    """Samples labels from the base model's next-token distribution (see the module docstring).
+
+    Args:
+        model_path: the float copy training starts from (so the pull is towards the start).
+        n_ctx: window length.
+        threads: CPU threads.
+        seed: sampling seed.
+    """
+
+    def __init__(self, model_path: Path, n_ctx: int, threads: int, seed: int):
+        from llama_cpp import Llama
+
+        self._llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True,
+                          verbose=False, n_threads=threads, n_threads_batch=threads)
+        self._rng = np.random.default_rng(seed)
+
+    def labels(self, window: Window) -> np.ndarray:
+        """The labels of `window`: real next tokens where `window.real`, base samples elsewhere."""
+        labels = window.tokens[1:].copy()
+        sampled = ~window.real
+        if sampled.any():
+            inputs = window.tokens[:-1]
+            self._llm.reset()
+            self._llm.eval(inputs.tolist())
+            logits = np.asarray(self._llm.scores[: len(inputs)], dtype=np.float32)[sampled]
+            # Gumbel-max: argmax(logits + Gumbel noise) is a sample from softmax(logits)
+            uniform = self._rng.random(logits.shape, dtype=np.float32).clip(1e-12, 1.0)
+            labels[sampled] = (logits - np.log(-np.log(uniform))).argmax(axis=-1)
+        return labels
+
+    def close(self) -> None:
+        self._llm.close()
