@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from app.context import Nocturne
 from app.errors import NocturneError
+from app.learned_check import learned_in_chat
 from app.learning_report import morning_report
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.runs import TrainingRuns
@@ -281,18 +283,18 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     report["args"] = trained.args.to_dict()
 
     # The gate: recall from the weights alone (no memories in the prompt), then drift.
-    emit({"stage": "evaluate", "step": 0, "total": 4, "message": "base model recall"})
+    emit({"stage": "evaluate", "step": 0, "total": 5, "message": "base model recall"})
     base = _recall(model, None, dataset.probes, threads, stop)
-    emit({"stage": "evaluate", "step": 1, "total": 4, "message": "adapter recall"})
+    emit({"stage": "evaluate", "step": 1, "total": 5, "message": "adapter recall"})
     try:
         adapter = _recall(model, trained.path, dataset.probes, threads, stop)
     except Exception as exc:  # an adapter the app's engine cannot load is rejected, not promoted
         report.update(status="rejected", reason=f"the new adapter could not be loaded ({exc}).")
         return report
     texts = evaluation.drift_texts()[: options.drift_text_limit]
-    emit({"stage": "evaluate", "step": 2, "total": 4, "message": "drift"})
+    emit({"stage": "evaluate", "step": 2, "total": 5, "message": "drift"})
     drift = evaluation.mean_kl(model.path, texts, adapter_path=trained.path, n_threads=threads, should_stop=stop)
-    emit({"stage": "evaluate", "step": 3, "total": 4, "message": "quantization yardstick"})
+    emit({"stage": "evaluate", "step": 3, "total": 5, "message": "quantization yardstick"})
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
     promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
     recalled = adapter.recalled_memories()
@@ -305,6 +307,11 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if not promote:
         report["status"] = "rejected"
         return report
+    emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
+    with _engine(model, trained.path, threads) as candidate:
+        recalled = learned_in_chat(candidate, app.store, dataset.probes, recalled, stop)
+    report.update(learned_memories=sorted(recalled),
+                  recalled_without_prompt=len(adapter.recalled_memories()))
     if stop():
         raise TrainingCancelled()
     metrics = {k: report[k] for k in ("recall", "drift_kl", "yardstick_kl", "drift_limit")}
@@ -321,14 +328,21 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     return report
 
 
-def _recall(model, adapter_path, probes, threads, stop, system_prompt: str = SYSTEM_PROMPT):
+@contextmanager
+def _engine(model, adapter_path, threads):
+    """The app's engine on the base model, with the candidate adapter when given, loaded."""
     engine = LlamaEngine(model, adapter_path=adapter_path, adapter_version="candidate" if adapter_path else None,
                          n_threads=threads)
     try:
         engine.load()
-        return evaluation.recall(engine, probes, system_prompt, should_stop=stop)
+        yield engine
     finally:
         engine.close()
+
+
+def _recall(model, adapter_path, probes, threads, stop, system_prompt: str = SYSTEM_PROMPT):
+    with _engine(model, adapter_path, threads) as engine:
+        return evaluation.recall(engine, probes, system_prompt, should_stop=stop)
 
 
 def in_context_recall(model, memories: list[str], probes, threads=None):

@@ -60,6 +60,9 @@ def run_one(trainer: str, cache: Path) -> dict:
         "recall_base": report.get("recall", {}).get("base"),
         "recall_in_context": in_context.rate if in_context else None,
         "recall_adapter": report.get("recall", {}).get("adapter"),
+        # promoted runs only: memories whose probes also pass with the prompt chat sends
+        "learned_in_chat": (f"{len(report['learned_memories'])} of {len(MEMORIES)}"
+                            if report["status"] == "succeeded" else None),
         "drift_kl": report.get("drift_kl"), "yardstick_kl": report.get("yardstick_kl"),
         "drift_limit": report.get("drift_limit"), "wall_s": wall,
         "train_s": train.get("seconds"), "tokens_per_s": train.get("tokens_per_s"),
@@ -103,11 +106,12 @@ def main() -> int:
 
     rows = [("status", "status", None), ("held-out probes", "probes", None),
             ("recall: base", "recall_base", "pct"), ("recall: in-context", "recall_in_context", "pct"),
-            ("recall: adapter (weights)", "recall_adapter", "pct"), ("drift KL vs base", "drift_kl", "kl"),
+            ("recall: adapter (weights)", "recall_adapter", "pct"),
+            ("memories learned (chat prompt)", "learned_in_chat", None), ("drift KL vs base", "drift_kl", "kl"),
             ("Q4 yardstick KL", "yardstick_kl", "kl"), ("drift limit", "drift_limit", "kl"),
             ("wall time (whole job)", "wall_s", "s"), ("training time", "train_s", "s"),
             ("training tokens/s", "tokens_per_s", "tps"), ("peak RSS", "peak_rss_mb", "mb")]
-    width = 28
+    width = 32
     print(f"{len(MEMORIES)} memories, bundled SmolLM2-135M-Instruct Q4_1\n")
     print("".ljust(width) + "".join(r["trainer"].ljust(16) for r in results))
     for label, key, kind in rows:

@@ -199,3 +199,23 @@ def test_the_nightly_job_proposes_memories_from_chats_since_the_last_run(app):
     assert [r["status"] for r in rows] == ["pending"]
     assert "Lyon" in rows[0]["text"] and "data centre" not in rows[0]["text"]
     assert propose_from_recent_chats(app, runs) == []  # deduplicated on the next night
+
+
+def test_a_memory_is_learned_only_if_recalled_with_the_prompt_chat_sends(app):
+    """The base model stands in for an adapter: it 'knows' Paris whatever the prompt, but not
+    where the user lives, so that memory must go back into the prompt."""
+    from app.learned_check import learned_in_chat
+    from ondevice.llama_engine import LlamaEngine
+    from ondevice.training.types import Probe
+
+    lyon, bergen, paris = add_memories(app, ["I live in Lyon", "My hometown is Bergen",
+                                             "The capital of France is Paris"])
+    probes = [Probe(lyon, "Where do I live?", "Lyon"),
+              Probe(paris, "What is the capital of France?", "Paris")]
+    engine = LlamaEngine(app.model())
+    try:
+        engine.load()
+        learned = learned_in_chat(engine, app.store, probes, recalled={lyon, paris})
+    finally:
+        engine.close()
+    assert learned == {paris}

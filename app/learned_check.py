@@ -1,0 +1,61 @@
+"""Which memories a new adapter really knows in chat, so they may leave the prompt.
+
+The gate asks its probes with a bare system prompt. In chat, the memories the adapter has not
+learned are still in the system prompt, and with the bundled 135M model they can pull an answer
+to the wrong fact (measured: "Where do I live?" gave the hometown instead of the city once the
+other memories were in the prompt). So a memory counts as learned only if its probes still pass
+with the prompt the chat would send.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from app.chat import ChatSettings
+from app.memory_context import memories_for_prompt
+from app.prompt import system_message
+from ondevice import evaluation
+from ondevice.engine import Engine
+from ondevice.training.types import Probe
+
+MAX_PASSES = 3  # each pass can move memories back into the prompt, which changes the prompts
+
+
+def learned_in_chat(
+    engine: Engine,
+    store,
+    probes: list[Probe],
+    recalled: set[int],
+    should_stop: Callable[[], bool] | None = None,
+) -> set[int]:
+    """The subset of `recalled` whose probes all pass with chat's prompts.
+
+    Args:
+        engine: the base model with the candidate adapter, loaded.
+        store: the app's Store (approved memories, for the prompts).
+        probes: the held-out probes.
+        recalled: memories recalled on all probes with the bare prompt.
+        should_stop: checked between probes.
+
+    Returns:
+        Memory ids that may leave the prompt.
+    """
+    budget = ChatSettings().memory_budget
+
+    def count_tokens(text: str) -> int:
+        return engine.count_tokens([{"role": "user", "content": text}])
+
+    learned = set(recalled)
+    for _ in range(MAX_PASSES):
+        failed = set()
+        for probe in probes:
+            if probe.memory_id not in learned or probe.memory_id in failed:
+                continue
+            shown = memories_for_prompt(store, probe.question, count_tokens, budget, skip=learned)
+            system = system_message([text for _, text in shown])["content"]
+            if not evaluation.recall(engine, [probe], system, should_stop).hits:
+                failed.add(probe.memory_id)
+        if not failed:
+            break
+        learned -= failed
+    return learned
