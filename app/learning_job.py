@@ -19,6 +19,7 @@ from app.errors import NocturneError
 from app.learned_check import learned_in_chat
 from app.learning_report import morning_report
 from app.prompt import SYSTEM_PROMPT, system_message
+from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
@@ -91,20 +92,6 @@ def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def secret_check() -> Callable[[str], str | None]:
-    """app.secrets_filter.find_secret (written by the memories work), or a strict stand-in."""
-    try:
-        from app.secrets_filter import find_secret
-
-        return find_secret
-    except ImportError:
-        import re
-
-        pattern = re.compile(r"(password|passwd|api[_ -]?key|secret|token)\s*[:=]|\b\d{12,19}\b|"
-                             r"\b(sk|ghp|xox[bp])[-_][A-Za-z0-9]{10,}", re.I)
-        return lambda text: "it looks like a secret" if pattern.search(text) else None
-
-
 def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None) -> TrainArgs:
     iterations = math.ceil(EPOCHS * examples / max(1, args.batch_size))
     return replace(args, iterations=min(MAX_ITERATIONS, max(args.iterations, iterations)),
@@ -164,13 +151,13 @@ def run_learning_job(
         raise LearningError(f"{exc} Wait for it to finish, or cancel it first.") from exc
     try:
         runs.recover_interrupted()
-        _remove_stale_work(app, runs)
+        _remove_stale_work(app)
         return _run_locked(app, runs, trigger, trainer, max_minutes, on_event, should_stop, options)
     finally:
         lock.__exit__(None, None, None)
 
 
-def _remove_stale_work(app: Nocturne, runs: TrainingRuns) -> None:
+def _remove_stale_work(app: Nocturne) -> None:
     """Scratch folders of runs that were killed (we hold the lock, so none is in use)."""
     root = app.home / "runs"
     if root.is_dir():
@@ -263,7 +250,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     count_tokens = _token_counter(model.path)
     dataset, built = build_training_set(
         memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
-        feedback=feedback_pairs(app), is_secret=secret_check(), seed=options.seed,
+        feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
     )
     log += [f"left out {item}" for item in built.skipped_secrets]
     report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),
@@ -297,21 +284,20 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     emit({"stage": "evaluate", "step": 3, "total": 5, "message": "quantization yardstick"})
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
     promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
-    recalled = adapter.recalled_memories()
+    bare_recalled = adapter.recalled_memories()
     report.update(
         recall={"base": base.rate, "adapter": adapter.rate, "probes": adapter.total},
         drift_kl=drift, yardstick_kl=yardstick, drift_limit=evaluation.drift_limit(yardstick),
         probe_answers=[{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)],
-        reason=reason, learned_memories=sorted(recalled),
+        reason=reason, learned_memories=sorted(bare_recalled),
     )
     if not promote:
         report["status"] = "rejected"
         return report
     emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
     with _engine(model, trained.path, threads) as candidate:
-        recalled = learned_in_chat(candidate, app.store, dataset.probes, recalled, stop)
-    report.update(learned_memories=sorted(recalled),
-                  recalled_without_prompt=len(adapter.recalled_memories()))
+        recalled = learned_in_chat(candidate, app.store, dataset.probes, bare_recalled, stop)
+    report.update(learned_memories=sorted(recalled), recalled_without_prompt=len(bare_recalled))
     if stop():
         raise TrainingCancelled()
     metrics = {k: report[k] for k in ("recall", "drift_kl", "yardstick_kl", "drift_limit")}
