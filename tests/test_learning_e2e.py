@@ -32,15 +32,12 @@ def _trainers():
     return found
 
 
-# MLX's defaults must pass the gate on these 4 memories (measured: recall 7/8, drift KL 0.040,
-# limit 0.05). llama.cpp's learn but sit near the drift limit (KL 0.05-0.09 for 2-5 of 8 in the
-# runs measured), so for it the test checks the gate's decision matches what was measured.
-MUST_PROMOTE = {"mlx": True, "llamacpp": False}
-
+# Both trainers' defaults must pass the gate on these 4 memories (measured: recall 7/8 each,
+# drift KL 0.040 for each, limit 0.05).
 
 @pytest.mark.timeout(3600)  # ~4-6 min per trainer on 2 idle cores; far more on a shared machine
 @pytest.mark.parametrize("trainer", _trainers())
-def test_learning_for_real_improves_recall_from_weights_and_the_gate_decides(app, nocturne_home, trainer):
+def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, nocturne_home, trainer):
     ids = add_memories(app, MEMORIES)
     report = run_learning_job(app, trainer=trainer, options=JobOptions())
     recall = report["recall"]
@@ -48,12 +45,6 @@ def test_learning_for_real_improves_recall_from_weights_and_the_gate_decides(app
     assert report["probes"] >= len(MEMORIES)
     assert recall["adapter"] > recall["base"], report["probe_answers"]
     registry = AdapterRegistry(app.store, app.home)
-    if report["drift_kl"] > report["drift_limit"] and not MUST_PROMOTE[trainer]:
-        assert report["status"] == "rejected" and "drifted" in report["reason"], report["summary"]
-        assert registry.active() is None and registry.list() == []  # nothing changed
-        assert not list((nocturne_home / "runs").glob("*/adapter.gguf"))  # scratch removed
-        return
-
     assert report["status"] == "succeeded", report["summary"]
     assert report["drift_kl"] <= report["drift_limit"]
     assert TrainingRuns(app.store).last()["adapter_version"] == report["adapter_version"]

@@ -19,7 +19,9 @@ gguf = pytest.importorskip("gguf")
 from ondevice.training import ggml_opt  # noqa: E402
 from ondevice.training.f32_copy import ensure_f32_copy, f32_copy_path  # noqa: E402
 from ondevice.training.gguf_lora import check_against_base, read_lora_gguf  # noqa: E402
-from ondevice.training.llamacpp_trainer import LlamaCppTrainer  # noqa: E402
+from ondevice.training.label_hook import LossPlan  # noqa: E402
+from ondevice.training.llamacpp_trainer import LlamaCppTrainer, _Session  # noqa: E402
+from ondevice.training.lora_factors import SGD_STEP  # noqa: E402
 from ondevice.training.types import (  # noqa: E402
     Example,
     ProgressCallback,
@@ -37,11 +39,11 @@ FACTS = [  # (questions, answer, the word that must come back)
     (("What is my job?", "What do I do for a living?"), "You work as a beekeeper.", "beekeeper"),
     (("What is my favourite colour?", "Which colour do I like best?"), "Your favourite colour is teal.", "teal"),
 ]
-# Rank 16 on the last 8 layers' q/v/ffn_down, 20 steps of 256 tokens: recalled 3 of 4 facts
-# when measured (about 1.5 minutes on 2 idle cores; ~8 minutes when the cores were shared 5-way).
+# Rank 8, scale 20 on the last 8 layers' q/v, 20 steps of 256 tokens (every token taught):
+# recalled 3 of 4 facts, each answer 12-21 nats more likely (lr 1e-4: 1 of 4).
 ARGS = TrainArgs(
-    rank=16, learning_rate=1e-3, iterations=20, batch_size=4, num_layers=8,
-    targets=("attn_q", "attn_v", "ffn_down"), threads=2, seed=0,
+    rank=8, alpha=160.0, learning_rate=2e-4, iterations=20, batch_size=4, num_layers=8,
+    targets=("attn_q", "attn_v"), threads=2, seed=0,
 )
 
 
@@ -128,9 +130,9 @@ def _greedy(llm, question: str) -> str:
 def test_opt_params_struct_matches_the_c_header():
     """Our struct has the C layout; llama-cpp-python's lacks the trailing optimizer_type."""
     ours = ggml_opt.llama_opt_params
-    expected_size, expected_offset = _c_layout() or (48, 40)  # x86_64 LP64 values
-    assert ctypes.sizeof(ours) == expected_size
-    assert ours.optimizer_type.offset == expected_offset
+    expected = _c_layout(["sizeof(struct llama_opt_params)",
+                          "offsetof(struct llama_opt_params, optimizer_type)"]) or [48, 40]  # x86_64
+    assert [ctypes.sizeof(ours), ours.optimizer_type.offset] == expected
     assert ctypes.sizeof(llama_cpp.llama_opt_params) < ctypes.sizeof(ours)
     assert ctypes.sizeof(ggml_opt.ggml_opt_optimizer_params) == 7 * 4
     defaults = ggml_opt.default_optimizer_params()  # a real call returning the struct by value
@@ -138,16 +140,25 @@ def test_opt_params_struct_matches_the_c_header():
     assert defaults.adamw.beta2 == pytest.approx(0.999)
 
 
-def _c_layout() -> tuple[int, int] | None:
-    """sizeof/offsetof from the vendored header compiled with the system C compiler, if any."""
+def test_tensor_struct_matches_the_c_header():
+    """The label hook reads op sources, data and names straight from `struct ggml_tensor`."""
+    fields = ["op", "src", "data", "name"]
+    expected = _c_layout(["sizeof(struct ggml_tensor)"]
+                         + [f"offsetof(struct ggml_tensor, {f})" for f in fields]) or [336, 80, 152, 248, 256]
+    ours = ggml_opt.ggml_tensor
+    assert [ctypes.sizeof(ours)] + [getattr(ours, f).offset for f in fields] == expected
+
+
+def _c_layout(expressions: list[str]) -> list[int] | None:
+    """Values of size_t C `expressions` with the vendored headers, via the system C compiler."""
     cc = shutil.which("cc") or shutil.which("gcc")
     include = _find_header_dir()
     if not cc or include is None:
         return None
+    prints = "".join(f'printf("%zu ", (size_t)({e}));' for e in expressions)
     source = (
         "#include <stdio.h>\n#include <stddef.h>\n#include \"llama.h\"\n"
-        "int main(void){printf(\"%zu %zu\", sizeof(struct llama_opt_params),"
-        " offsetof(struct llama_opt_params, optimizer_type));return 0;}\n"
+        f"int main(void){{{prints}return 0;}}\n"
     )
     import tempfile
 
@@ -158,8 +169,8 @@ def _c_layout() -> tuple[int, int] | None:
         built = subprocess.run([cc, *flags, str(src), "-o", str(exe)], capture_output=True)
         if built.returncode != 0:
             return None
-        size, offset = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
-    return int(size), int(offset)
+        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    return [int(x) for x in out.split()]
 
 
 def _find_header_dir() -> list[Path] | None:
@@ -205,6 +216,68 @@ def test_f32_copy_is_cached_complete_and_predicts_like_the_q4_base(f32_path, cac
     assert np.corrcoef(logits[0].ravel(), logits[1].ravel())[0, 1] > 0.99
 
 
+# ---- gradients ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def session(f32_path):
+    """A training session on two of the model's matrices, with a fixed window of real text."""
+    opened = _Session(f32_path, threads=2)
+    opened.open_context(256)
+    names = ["blk.29.attn_q.weight", "blk.20.attn_v.weight"]
+    params = opened.init_optimizer(set(names))
+    text = ("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+            "The capital of France is Paris, a large city on the Seine.<|im_end|>\n") * 8
+    tokens = np.asarray(opened.tokenize(text)[:257], dtype=np.int32)
+    yield opened, params, tokens
+    opened.close()
+
+
+def _gradient(session, plan) -> tuple[dict, dict[str, np.ndarray]]:
+    """Losses and exact weight gradients of one step with `plan`; the weights are put back."""
+    opened, params, tokens = session
+    before = {name: param.weight.copy() for name, param in params.items()}
+    measured = opened.step(tokens, plan)
+    grads = {name: (before[name] - param.weight) / SGD_STEP for name, param in params.items()}
+    for name, param in params.items():
+        param.weight[:] = before[name]
+    return measured, grads
+
+
+def _teach_plan(tokens: np.ndarray, taught: np.ndarray) -> LossPlan:
+    return LossPlan(teach=taught, targets=tokens[1:], anchor=np.zeros_like(taught))
+
+
+def test_each_step_has_its_own_gradient_and_masked_positions_have_none(session):
+    _, params, tokens = session
+    taught = np.zeros(256, dtype=bool)
+    taught[100:140] = True
+    first, grads = _gradient(session, _teach_plan(tokens, taught))
+    again, grads_again = _gradient(session, _teach_plan(tokens, taught))
+    assert first["ce"] == pytest.approx(again["ce"]) and first["taught"] == 40
+    for name in params:
+        # ggml-opt left alone adds each step's gradient to all earlier ones (2x here)
+        assert np.allclose(grads_again[name], grads[name], rtol=1e-3, atol=1e-9), name
+    _, masked = _gradient(session, _teach_plan(tokens, np.zeros(256, dtype=bool)))
+    for name in params:
+        assert np.linalg.norm(masked[name]) < 1e-5 * np.linalg.norm(grads[name]), name
+
+
+def test_the_gradient_read_back_is_the_slope_of_the_answers_loss(session):
+    _, params, tokens = session
+    taught = np.zeros(256, dtype=bool)
+    taught[60:90] = True
+    plan = _teach_plan(tokens, taught)
+    start, grads = _gradient(session, plan)
+    for name, param in params.items():
+        direction = grads[name] / np.linalg.norm(grads[name])
+        param.weight[:] = param.base - 1e-3 * direction
+        moved, _ = _gradient(session, plan)
+        param.weight[:] = param.base
+        predicted = -1e-3 * np.linalg.norm(grads[name])
+        assert moved["ce"] - start["ce"] == pytest.approx(predicted, rel=0.05), name
+
+
 # ---- training --------------------------------------------------------------------------------
 
 
@@ -220,7 +293,9 @@ def test_training_lowers_the_loss_and_reports_progress(trained):
     assert metrics["train_tokens"] == ARGS.iterations * metrics["n_ctx"]
     assert metrics["n_ctx"] % 256 == 0
     assert metrics["tokens_per_s"] > 0 and metrics["peak_rss_mb"] > 0 and metrics["seconds"] > 0
-    assert 0.0 < metrics["energy_kept"] <= 1.0
+    shares = metrics["energy_by_rank"]
+    assert list(shares) == ["1", "2", "4", "8"] and shares["8"] == pytest.approx(1.0)
+    assert 0.0 < shares["1"] <= shares["2"] <= shares["4"] <= 1.0
 
 
 def test_adapter_fits_the_base_and_its_delta_is_exactly_rank_r(trained):
@@ -228,7 +303,7 @@ def test_adapter_fits_the_base_and_its_delta_is_exactly_rank_r(trained):
     assert adapter.path.name == "adapter.gguf" and adapter.trainer == "llamacpp"
     lora = read_lora_gguf(adapter.path)
     check_against_base(lora, BASE)
-    assert lora.alpha == ARGS.rank and adapter.args.alpha == ARGS.rank  # scale 1
+    assert lora.alpha == ARGS.alpha and adapter.args == ARGS
     expected = {
         f"blk.{i}.{kind}.weight" for i in range(30 - ARGS.num_layers, 30) for kind in ARGS.targets
     }
@@ -239,8 +314,6 @@ def test_adapter_fits_the_base_and_its_delta_is_exactly_rank_r(trained):
         for factor in (a, b):
             s = np.linalg.svd(factor, compute_uv=False)
             assert s.min() > s.max() * 1e-4, name
-    # The rank-r truncation at export lost (almost) nothing: training kept the delta rank r.
-    assert adapter.metrics["export_energy_kept"] > 0.999
 
 
 def test_adapter_loads_in_llama_cpp_and_moves_answers_to_the_facts(trained, chat_template):

@@ -71,15 +71,31 @@ class llama_opt_params(ctypes.Structure):  # noqa: N801 - C name on purpose
     ]
 
 
-class ggml_tensor_head(ctypes.Structure):  # noqa: N801
-    """The leading, stable fields of `struct ggml_tensor` (type, buffer, ne, nb)."""
+GGML_MAX_SRC = 10
+GGML_MAX_OP_PARAMS = 64
+GGML_MAX_NAME = 64
 
-    _fields_ = [
-        ("type", c_int),
-        ("buffer", c_void_p),
-        ("ne", c_int64 * GGML_MAX_DIMS),
-        ("nb", c_size_t * GGML_MAX_DIMS),
-    ]
+
+class ggml_tensor(ctypes.Structure):  # noqa: N801 - C name on purpose
+    """`struct ggml_tensor` as ggml.h lays it out (read only: we never create tensors)."""
+
+
+ggml_tensor._fields_ = [
+    ("type", c_int),
+    ("buffer", c_void_p),
+    ("ne", c_int64 * GGML_MAX_DIMS),
+    ("nb", c_size_t * GGML_MAX_DIMS),
+    ("op", c_int),
+    ("op_params", ctypes.c_int32 * (GGML_MAX_OP_PARAMS // 4)),
+    ("flags", ctypes.c_int32),
+    ("src", POINTER(ggml_tensor) * GGML_MAX_SRC),
+    ("view_src", POINTER(ggml_tensor)),
+    ("view_offs", c_size_t),
+    ("data", c_void_p),
+    ("name", ctypes.c_char * GGML_MAX_NAME),
+    ("extra", c_void_p),
+    ("padding", ctypes.c_char * 8),
+]
 
 
 def lib_dir() -> Path:
@@ -139,6 +155,9 @@ class _Libs:
         gg.ggml_opt_result_loss.restype = None
         gg.ggml_opt_result_accuracy.argtypes = [c_void_p, POINTER(c_double), POINTER(c_double)]
         gg.ggml_opt_result_accuracy.restype = None
+
+        gg.ggml_opt_reset.argtypes = [c_void_p, c_bool]
+        gg.ggml_opt_reset.restype = None
 
         gg.ggml_opt_get_default_optimizer_params.argtypes = [c_void_p]
         gg.ggml_opt_get_default_optimizer_params.restype = ggml_opt_optimizer_params
@@ -241,6 +260,15 @@ def result_accuracy(result: int) -> float:
     return float(acc.value)
 
 
+def reset_gradients(opt_ctx: int) -> None:
+    """Zero the gradient accumulators of the graph being computed (ggml_opt_reset, false).
+
+    With llama.cpp's per-step graphs and an optimizer period of 1, ggml-opt never zeroes them
+    itself: every step's gradient would be the sum of all gradients so far.
+    """
+    libs().ggml.ggml_opt_reset(opt_ctx, False)
+
+
 def default_optimizer_params() -> ggml_opt_optimizer_params:
     """ggml's hard-coded defaults (AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0)."""
     return libs().ggml.ggml_opt_get_default_optimizer_params(None)
@@ -268,12 +296,12 @@ def tensor_nbytes(tensor: int) -> int:
     return int(libs().ggml.ggml_nbytes(tensor))
 
 
-def tensor_head(tensor: int) -> ggml_tensor_head:
-    """Type, buffer, ne and nb of a tensor, read straight from its struct."""
-    return ggml_tensor_head.from_address(tensor)
+def tensor_struct(tensor: int) -> ggml_tensor:
+    """The tensor's struct, read in place (shape, op, sources, data pointer, name)."""
+    return ggml_tensor.from_address(tensor)
 
 
 def tensor_is_host(tensor: int) -> bool:
     """True when the tensor's bytes live in ordinary host memory numpy may touch."""
-    buffer = tensor_head(tensor).buffer
+    buffer = tensor_struct(tensor).buffer
     return bool(buffer) and bool(libs().ggml.ggml_backend_buffer_is_host(buffer))

@@ -1,11 +1,12 @@
-"""The llama.cpp trainer: trains a low-rank weight delta with ggml-opt, exports a GGUF LoRA.
+"""The llama.cpp trainer: LoRA trained through llama.cpp's own training engine (ggml-opt).
 
-llama.cpp has no LoRA training, only full-tensor training (ggml-opt). So the trainer loads an
-F32 copy of the base, lets AdamW update the chosen weight matrices in place, and after every
-optimizer step writes `W_base + rank_r(W - W_base)` back, which keeps the learned delta exactly
-rank r all along (truncating only at the end threw most of it away, see findings.md). At the end
-each delta is split by SVD into LoRA factors. Only the answers are taught; ggml-opt has no loss
-mask, so every other position gets a label sampled from the base model (see windows.py).
+llama.cpp trains whole tensors, not adapters, and its loss is cross-entropy on every position.
+So the trainer loads an F32 copy of the base and, per step:
+- rewrites ggml-opt's labels just before the loss runs so that only the answers are taught and
+  every other position is anchored to the base model (label_hook.py);
+- lets ggml-opt take a plain SGD step of known size on the chosen matrices, reads the exact
+  gradient back from the weights and trains LoRA factors with it (lora_factors.py).
+The result is the same LoRA, loss and optimizer as the MLX trainer, written as a GGUF LoRA.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 from . import ggml_opt
 from .f32_copy import ensure_f32_copy
 from .gguf_lora import write_lora_gguf
-from .low_rank import LowRankProjector
+from .label_hook import LabelHook, LossPlan
+from .lora_factors import SGD_STEP, LoraFactors
 from .types import (
     ProgressCallback,
     TrainArgs,
@@ -32,7 +34,7 @@ from .types import (
     TrainingSet,
     UnsupportedModel,
 )
-from .windows import BaseSampler, Packer, TokenizedExample, Window
+from .windows import BaseLogprobs, Packer, TokenizedExample, Window
 
 SUPPORTED_ARCHITECTURES = ("llama",)
 CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
@@ -42,26 +44,25 @@ class LlamaCppTrainer(Trainer):
     """Trainer for every platform without MLX: llama.cpp's ggml-opt on the CPU."""
 
     name = "llamacpp"
-    # Measured on the 4 memories of tests/test_learning_e2e.py: lr 1e-3, or ffn_down among the
-    # targets, drifted far (KL 1-3.5); q/v of the last 16 layers at lr 1e-4 for 80 steps recalled
-    # 5 of 8 held-out questions at KL 0.087 (rank 8: 4 of 8 at 0.070).
-    default_args = TrainArgs(rank=16, alpha=16.0, learning_rate=1e-4, iterations=80, batch_size=4,
+    # The MLX trainer's settings: both train the same LoRA with the same loss. On 20 memories this
+    # recalled 82% of held-out questions at drift KL 0.042 (bench/learning.py); on 4, 7 of 8 at
+    # 0.040 (anchor weight 1: 0.060).
+    default_args = TrainArgs(rank=8, alpha=160.0, learning_rate=1e-4, iterations=40, batch_size=4,
                              num_layers=16, targets=("attn_q", "attn_v"))
 
     def train(
         self, dataset: TrainingSet, args: TrainArgs, callback: ProgressCallback
     ) -> TrainedAdapter:
-        """Train a rank-`args.rank` delta on `dataset` and write `work_dir/adapter.gguf`.
+        """Train a rank-`args.rank` LoRA on `dataset` and write `work_dir/adapter.gguf`.
 
         Args:
             dataset: examples already rendered with the base model's chat template.
-            args: hyper-parameters; `alpha` is ignored (the delta is trained directly, so the
-                adapter is written with alpha = rank, scale 1).
+            args: hyper-parameters (scale = alpha / rank, as in the MLX trainer).
             callback: receives progress dicts; `cancelled()` stops the run.
 
         Returns:
             The adapter with metrics (final_loss, train_tokens, tokens_per_s, seconds,
-            peak_rss_mb, energy_kept, ...).
+            peak_rss_mb, energy_by_rank, ...).
 
         Raises:
             TrainingCancelled: the callback asked to stop; no adapter is left behind.
@@ -93,35 +94,30 @@ class LlamaCppTrainer(Trainer):
             examples = _tokenize(session, dataset, args)
             n_ctx = _context_size([e.tokens for e in examples], args.batch_size)
             session.open_context(n_ctx)
-            params = session.init_optimizer(set(targets), args.learning_rate)
-            projector = LowRankProjector(params, args.rank, args.seed)
-            prompts_masked = any(e.answer_from for e in examples)
-            sampler = BaseSampler(f32_path, session.n_ctx, threads, args.seed) if prompts_masked else None
+            params = session.init_optimizer(set(targets))
+            lora = LoraFactors(params, args.rank, args.alpha / args.rank, args.learning_rate, args.seed)
+            anchored = any(e.answer_from for e in examples)
+            base = BaseLogprobs(f32_path, session.n_ctx, threads) if anchored else None
             callback.report({"stage": "prepare", "step": 2, "total": 2, "n_ctx": session.n_ctx})
 
             try:
-                loop = _TrainLoop(session, projector, Packer(examples, session.n_ctx, args.seed), sampler)
+                packer = Packer(examples, session.n_ctx, args.seed)
+                loop = _TrainLoop(session, lora, packer, base, args.anchor_weight)
                 history = loop.run(args.iterations, callback, deadline)
             finally:
-                if sampler is not None:
-                    sampler.close()
+                if base is not None:
+                    base.close()
 
             _check_cancel(callback)
             callback.report({"stage": "export", "step": 0, "total": 1})
-            pairs, export_energy = projector.export()
             write_lora_gguf(
-                adapter_path, arch, float(args.rank), pairs,
+                adapter_path, arch, float(args.alpha), lora.pairs(),
                 metadata={"trainer": self.name, "base_sha256": self.base_sha256, "rank": args.rank},
             )
             callback.report({"stage": "export", "step": 1, "total": 1})
-            metrics = _metrics(history, session.n_ctx, started, projector, export_energy)
+            metrics = _metrics(history, session.n_ctx, started, lora)
 
-        return TrainedAdapter(
-            path=adapter_path,
-            trainer=self.name,
-            args=replace(args, alpha=float(args.rank)),  # what the adapter really uses
-            metrics=metrics,
-        )
+        return TrainedAdapter(path=adapter_path, trainer=self.name, args=args, metrics=metrics)
 
 
 # ---- model / context lifetime ----------------------------------------------------------------
@@ -141,6 +137,9 @@ class _Session:
         self._dataset = None
         self._result = None
         self._opt_pars = None  # ctypes struct ggml reads before every step; must outlive ctx
+        self.hook = LabelHook(before_loss=self._reset_gradients)  # its C callback must outlive ctx
+        self._opt_ctx = None  # ggml-opt's context, learned from the first step's epoch callback
+        self._on_batch = ggml_opt.ggml_opt_epoch_callback(self._remember_opt_ctx)
         llama_cpp.llama_backend_init()
         mparams = llama_cpp.llama_model_default_params()
         # The optimizer writes weights in place: a read-only mmap of the file would segfault.
@@ -194,6 +193,7 @@ class _Session:
             cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
             cparams.n_seq_max = 1
             cparams.n_threads = cparams.n_threads_batch = self.threads
+            cparams.cb_eval = self.hook.callback
             self.ctx = self._lc.llama_init_from_model(self.model, cparams)
             if not self.ctx:
                 raise RuntimeError("llama.cpp could not create a context")
@@ -204,7 +204,7 @@ class _Session:
             self.ctx, n_ctx = None, actual
         self.n_ctx = n_ctx
         # One datapoint, refilled before each step: the loop stays in Python between steps,
-        # so cancellation, the time limit and the low-rank projection need no C callback.
+        # so cancellation, the time limit and the LoRA step need no C callback.
         self._dataset = ggml_opt.dataset_init(
             ggml_opt.GGML_TYPE_I32, ggml_opt.GGML_TYPE_I32, n_ctx, n_ctx, 1, 1
         )
@@ -212,8 +212,22 @@ class _Session:
         self.data = _int32_view(ggml_opt.dataset_data(self._dataset), n_ctx)
         self.labels = _int32_view(ggml_opt.dataset_labels(self._dataset), n_ctx)
 
-    def init_optimizer(self, wanted: set[str], learning_rate: float) -> dict[str, "_Param"]:
-        """Mark the `wanted` tensors trainable, set up AdamW; return views on their weights.
+    def _install_hook(self) -> None:
+        """Make the label hook run during training steps.
+
+        llama.cpp hands `cb_eval` to its scheduler only when it builds a decode graph, and
+        llama_opt_init replaces the scheduler: one decode after it installs the hook for the
+        training steps, which use the same scheduler. In training mode a decode must fill the
+        whole context.
+        """
+        tokens = (self._lc.llama_token * self.n_ctx)(*([self._lc.llama_vocab_bos(self.vocab)] * self.n_ctx))
+        if self._lc.llama_decode(self.ctx, self._lc.llama_batch_get_one(tokens, self.n_ctx)) != 0:
+            raise RuntimeError("llama.cpp could not run the model")
+
+    def init_optimizer(self, wanted: set[str]) -> dict[str, "_Param"]:
+        """Mark the `wanted` tensors trainable, with SGD of step SGD_STEP; return their weights.
+
+        LoraFactors reads each step's gradient back from the weights (lora_factors.py).
 
         Raises:
             ValueError: a wanted tensor is not an F32 tensor of the model.
@@ -229,29 +243,42 @@ class _Session:
 
         filter_fn = ggml_opt.llama_opt_param_filter(param_filter)
         self._opt_pars = ggml_opt.default_optimizer_params()
-        self._opt_pars.adamw.alpha = learning_rate
-        self._opt_pars.adamw.wd = 0.0  # decay would shrink the base weights, not the delta
+        self._opt_pars.sgd.alpha = SGD_STEP
+        self._opt_pars.sgd.wd = 0.0  # decay would change W by more than the gradient step
         params = ggml_opt.llama_opt_params(
             n_ctx_train=0,
             param_filter=filter_fn,
             param_filter_ud=None,
             get_opt_pars=ggml_opt.constant_optimizer_params_fn(),
             get_opt_pars_ud=ctypes.cast(ctypes.pointer(self._opt_pars), ctypes.c_void_p),
-            optimizer_type=ggml_opt.GGML_OPT_OPTIMIZER_TYPE_ADAMW,  # SGD diverges here
+            optimizer_type=ggml_opt.GGML_OPT_OPTIMIZER_TYPE_SGD,
         )
         ggml_opt.opt_init(self.ctx, self.model, params)
         missing = sorted(wanted - set(found))
         if missing:
             raise ValueError("not trainable F32 tensors of this model: " + ", ".join(missing))
+        self._install_hook()
         return {name: _Param.of(name, tensor) for name, tensor in sorted(found.items())}
 
-    def step(self, tokens: np.ndarray, labels: np.ndarray) -> float:
-        """One optimizer step on n_ctx input tokens and their n_ctx labels; returns its loss."""
+    def step(self, tokens: np.ndarray, plan: LossPlan) -> dict[str, float]:
+        """One SGD step on n_ctx + 1 tokens with the loss `plan` describes; returns its losses."""
         self.data[:] = tokens[:-1]
-        self.labels[:] = labels
+        self.labels[:] = tokens[1:]  # one-hot rows llama.cpp writes; the hook replaces them
+        self.hook.arm(plan)
         ggml_opt.result_reset(self._result)
-        ggml_opt.opt_epoch(self.ctx, self._dataset, self._result, None, 1)
-        return ggml_opt.result_loss(self._result)
+        ggml_opt.opt_epoch(self.ctx, self._dataset, self._result, None, 1, self._on_batch)
+        return self.hook.take()
+
+    def _remember_opt_ctx(self, _train, opt_ctx, *_rest) -> None:
+        self._opt_ctx = opt_ctx
+
+    def _reset_gradients(self) -> None:
+        """Start each step's gradients from zero (see ggml_opt.reset_gradients).
+
+        The first step starts from zero anyway; it is also the one that tells us opt_ctx.
+        """
+        if self._opt_ctx:
+            ggml_opt.reset_gradients(self._opt_ctx)
 
 
 @dataclass
@@ -264,7 +291,7 @@ class _Param:
 
     @classmethod
     def of(cls, name: str, tensor: int) -> "_Param":
-        head = ggml_opt.tensor_head(tensor)
+        head = ggml_opt.tensor_struct(tensor)
         if head.type != ggml_opt.GGML_TYPE_F32 or not ggml_opt.tensor_is_host(tensor):
             raise RuntimeError(f"{name} is not an F32 tensor in host memory")
         n_in, n_out = int(head.ne[0]), int(head.ne[1])  # ggml ne[0] is the contiguous axis
@@ -323,20 +350,26 @@ def _context_size(token_lists: list[list[int]], batch_size: int) -> int:
 
 
 class _TrainLoop:
-    """Steps, projects, reports; stops on cancel (raises) or at the deadline (returns)."""
+    """Steps, trains the factors, reports; stops on cancel (raises) or at the deadline (returns)."""
 
-    def __init__(self, session: _Session, projector: LowRankProjector, packer: Packer,
-                 sampler: BaseSampler | None):
+    def __init__(self, session: _Session, lora: LoraFactors, packer: Packer, base: BaseLogprobs | None,
+                 anchor_weight: float):
         self.session = session
-        self.projector = projector
+        self.anchor_weight = anchor_weight
+        self.lora = lora
         self.packer = packer
-        self.sampler = sampler  # None: every label is the real next token
+        self.base = base  # None: nothing is anchored, every position is taught
 
-    def _labels(self, window: Window) -> np.ndarray:
-        return self.sampler.labels(window) if self.sampler else window.tokens[1:]
+    def _plan(self, window: Window) -> LossPlan:
+        taught = window.taught if self.base is not None else np.ones_like(window.taught)
+        anchor = ~taught
+        base_logprobs = self.base.rows(window, anchor) if anchor.any() else None
+        return LossPlan(teach=taught, targets=window.tokens[1:], anchor=anchor,
+                        base_logprobs=base_logprobs, anchor_weight=self.anchor_weight)
 
     def run(self, total: int, callback: ProgressCallback, deadline: float | None) -> dict:
         losses: list[float] = []
+        drifts: list[float] = []
         step_seconds = 0.0
         stopped_early = False
         for step in range(1, total + 1):
@@ -346,43 +379,40 @@ class _TrainLoop:
                 break
             t0 = time.monotonic()
             window = self.packer.window()
-            loss = self.session.step(window.tokens, self._labels(window))
-            self.projector.project()
+            measured = self.session.step(window.tokens, self._plan(window))
+            grad_norm = self.lora.step()
+            if not np.isfinite(grad_norm):
+                raise RuntimeError(f"training diverged at step {step} (gradient norm {grad_norm})")
             step_seconds += time.monotonic() - t0
-            losses.append(loss)
+            losses.append(measured["ce"])  # the taught answers' loss, as the MLX trainer reports
+            drifts.append(measured["kl"])
             tokens = step * self.session.n_ctx
             callback.report({
-                "stage": "train", "step": step, "total": total, "loss": loss,
+                "stage": "train", "step": step, "total": total, "loss": losses[-1], "kl": drifts[-1],
                 "tokens_per_s": tokens / step_seconds if step_seconds else 0.0,
-                "energy_kept": float(np.mean(list(self.projector.last_energy.values()))),
             })
-        return {"losses": losses, "train_seconds": step_seconds, "stopped_early": stopped_early}
+        return {"losses": losses, "kl": drifts, "train_seconds": step_seconds, "stopped_early": stopped_early}
 
 
-def _metrics(history: dict, n_ctx: int, started: float, projector: LowRankProjector,
-             export_energy: float) -> dict:
+def _metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) -> dict:
     losses = history["losses"]
     train_tokens = len(losses) * n_ctx
-    tail = losses[-3:]
-    energies = list(projector.last_energy.values())
+    tail = losses[-5:]
     return {
         "steps": len(losses),
         "stopped_early": history["stopped_early"],
         "first_loss": losses[0] if losses else None,
-        "final_loss": float(np.mean(tail)) if tail else None,  # mean of the last 3 steps
+        "final_loss": float(np.mean(tail)) if tail else None,  # mean of the last 5 steps
         "loss_history": [round(x, 4) for x in losses],
+        "anchor_kl_history": [round(x, 5) for x in history["kl"]],
         "n_ctx": n_ctx,
         "train_tokens": train_tokens,
         "tokens_per_s": train_tokens / history["train_seconds"] if history["train_seconds"] else 0.0,
         "seconds": time.monotonic() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        # share of each step's full-rank delta the rank-r projection kept (last step)
-        "energy_kept": float(np.mean(energies)) if energies else 1.0,
-        "energy_kept_min": float(np.min(energies)) if energies else 1.0,
-        "energy_by_rank": projector.energy_by_rank(),
-        "export_energy_kept": export_energy,
-        "lora_alpha": float(projector.rank),
-        "trained_tensors": len(projector.params),
+        "energy_by_rank": lora.energy_by_rank(),  # how much of the rank the deltas use
+        "lora_alpha": lora.scale * lora.rank,
+        "trained_tensors": len(lora.params),
     }
 
 

@@ -47,8 +47,9 @@ class MlxTrainer(Trainer):
     """
 
     name = "mlx"
-    # mlx-lm's LoRA defaults (rank 8, scale 20, last 16 layers) at lr 1e-4. On 20 memories this
-    # recalled 88% of held-out questions at drift KL 0.044 (bench/learning.py); on 4, 7 of 8 at 0.040.
+    # mlx-lm's LoRA defaults (rank 8, scale 20, last 16 layers) at lr 1e-4, anchor weight 2. On 20
+    # memories this recalled 88% of held-out questions at drift KL 0.029 (bench/learning.py;
+    # anchor weight 1: 88% at 0.044).
     default_args = TrainArgs(rank=8, alpha=160.0, learning_rate=1e-4, iterations=40, batch_size=4,
                              num_layers=16, targets=("attn_q", "attn_v"))
 
@@ -111,7 +112,7 @@ class MlxTrainer(Trainer):
         train_tokens = steps = 0
         for steps in range(1, args.iterations + 1):
             _check_cancel(callback)
-            (loss, ce, n_tokens), grads = step_fn(model, *next(batches))
+            (loss, ce, n_tokens), grads = step_fn(model, *next(batches), args.anchor_weight)
             optimizer.update(model, grads)
             mx.eval(model.trainable_parameters(), optimizer.state, loss, ce, n_tokens)
             losses.append(ce.item())  # the taught answers' loss (the anchor term starts at 0)
@@ -225,8 +226,8 @@ def iterate_batches(sequences: list[tuple[list[int], int]], batch_size: int, see
                    mx.array(anchor))
 
 
-def anchored_loss(model, inputs, targets, teach, anchor):
-    """Cross-entropy on taught positions plus KL(base || model) on anchored ones.
+def anchored_loss(model, inputs, targets, teach, anchor, anchor_weight=1.0):
+    """Cross-entropy on taught positions plus `anchor_weight` x KL(base || model) on anchored ones.
 
     Each term is a mean over its own positions, so many prompt tokens do not drown the few
     answer tokens. The base model is the same model with its LoRA switched off.
@@ -246,7 +247,7 @@ def anchored_loss(model, inputs, targets, teach, anchor):
     log_q = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
     kl = (mx.exp(log_p) * (log_p - log_q)).sum(axis=-1)
     n_anchor = anchor.sum()
-    return ce + (kl * anchor).sum() / mx.maximum(n_anchor, 1), ce, n_teach + n_anchor
+    return ce + anchor_weight * (kl * anchor).sum() / mx.maximum(n_anchor, 1), ce, n_teach + n_anchor
 
 
 class lora_off:  # noqa: N801 - used like a function: `with lora_off(model):`

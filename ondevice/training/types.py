@@ -69,6 +69,9 @@ class TrainArgs:
         default=True,
         metadata={"help": "teach only the answers; anchor the rest to the base (False: teach all)"},
     )
+    anchor_weight: float = field(
+        default=2.0, metadata={"help": "weight of the pull towards the base against the answers' loss"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed"})
     max_minutes: float | None = field(default=None, metadata={"help": "stop training after this"})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (None: all)"})

@@ -1,10 +1,8 @@
-"""Training windows for ggml-opt: packed examples and the label of every position.
+"""Training windows for ggml-opt: packed examples, which positions are taught, base targets.
 
-ggml-opt trains on fixed windows of n_ctx tokens and puts the loss on every position; it has no
-loss mask. So positions we do not want to teach (system prompt, user questions) get a label
-sampled from the base model's own next-token distribution instead of the real next token: the
-expected gradient of -log p(y) with y ~ p_base is the gradient of KL(p_base || p), so those
-positions pull the model back towards the base (less drift) instead of teaching the prompts.
+ggml-opt trains on fixed windows of n_ctx tokens. Only the answers are taught; every other
+position (system prompt, user questions, replayed text) is anchored to the base model's own
+next-token distribution, which `BaseLogprobs` provides (label_hook.py turns both into labels).
 """
 
 from __future__ import annotations
@@ -14,20 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .label_hook import log_softmax
+
 
 @dataclass(frozen=True)
 class TokenizedExample:
     tokens: list[int]
-    answer_from: int  # index of the first token whose real value is the label (0: all of them)
+    answer_from: int  # index of the first taught token, where the answer starts (0: all of them)
     memory_id: int | None = None
 
 
 @dataclass
 class Window:
-    """n_ctx + 1 tokens; `real[j]` says whether label j (the token j + 1) is taught as is."""
+    """n_ctx + 1 tokens; `taught[j]` says whether the token j + 1 is taught (part of an answer)."""
 
     tokens: np.ndarray  # int32, n_ctx + 1
-    real: np.ndarray  # bool, n_ctx
+    taught: np.ndarray  # bool, n_ctx
 
 
 class Packer:
@@ -60,59 +60,50 @@ class Packer:
     def window(self) -> Window:
         """The next training window."""
         tokens: list[int] = []
-        real: list[bool] = []
+        taught: list[bool] = []
         memories: set[int] = set()
         while len(tokens) < self.size:
             position = self._take(memories)
             example = self.examples[self.order[position]]
             if tokens and len(tokens) + len(example.tokens) > self.size:
                 cut = self.size - len(tokens)  # cut; it opens the next window
-                self._append(tokens, real, example, cut)
+                self._append(tokens, taught, example, cut)
                 break
             self.order.pop(position)
-            self._append(tokens, real, example, len(example.tokens))
+            self._append(tokens, taught, example, len(example.tokens))
             if example.memory_id is not None:
                 memories.add(example.memory_id)
-        tokens, real = tokens[: self.size], real[: self.size]
+        tokens, taught = tokens[: self.size], taught[: self.size]
         # label j is token j + 1: taught as is when that token is part of an answer
-        return Window(np.asarray(tokens, dtype=np.int32), np.asarray(real[1:], dtype=bool))
+        return Window(np.asarray(tokens, dtype=np.int32), np.asarray(taught[1:], dtype=bool))
 
     @staticmethod
-    def _append(tokens: list[int], real: list[bool], example: TokenizedExample, count: int) -> None:
+    def _append(tokens: list[int], taught: list[bool], example: TokenizedExample, count: int) -> None:
         tokens.extend(example.tokens[:count])
-        real.extend(i >= example.answer_from for i in range(count))
+        taught.extend(i >= example.answer_from for i in range(count))
 
 
-class BaseSampler:
-    """Samples labels from the base model's next-token distribution (see the module docstring).
+class BaseLogprobs:
+    """The base model's next-token log-probabilities, the targets of the anchored positions.
 
     Args:
         model_path: the float copy training starts from (so the pull is towards the start).
         n_ctx: window length.
         threads: CPU threads.
-        seed: sampling seed.
     """
 
-    def __init__(self, model_path: Path, n_ctx: int, threads: int, seed: int):
+    def __init__(self, model_path: Path, n_ctx: int, threads: int):
         from llama_cpp import Llama
 
         self._llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True,
                           verbose=False, n_threads=threads, n_threads_batch=threads)
-        self._rng = np.random.default_rng(seed)
 
-    def labels(self, window: Window) -> np.ndarray:
-        """The labels of `window`: real next tokens where `window.real`, base samples elsewhere."""
-        labels = window.tokens[1:].copy()
-        sampled = ~window.real
-        if sampled.any():
-            inputs = window.tokens[:-1]
-            self._llm.reset()
-            self._llm.eval(inputs.tolist())
-            logits = np.asarray(self._llm.scores[: len(inputs)], dtype=np.float32)[sampled]
-            # Gumbel-max: argmax(logits + Gumbel noise) is a sample from softmax(logits)
-            uniform = self._rng.random(logits.shape, dtype=np.float32).clip(1e-12, 1.0)
-            labels[sampled] = (logits - np.log(-np.log(uniform))).argmax(axis=-1)
-        return labels
+    def rows(self, window: Window, wanted: np.ndarray) -> np.ndarray:
+        """float32 (wanted.sum(), n_vocab): log p_base(. | window.tokens[: j + 1]) for wanted j."""
+        inputs = window.tokens[:-1]
+        self._llm.reset()
+        self._llm.eval(inputs.tolist())
+        return log_softmax(np.asarray(self._llm.scores[: len(inputs)], dtype=np.float32)[wanted])
 
     def close(self) -> None:
         self._llm.close()
