@@ -251,6 +251,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     dataset, built = build_training_set(
         memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
         feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
+        system_with_memories=lambda texts: system_message(texts)["content"],
     )
     log += [f"left out {item}" for item in built.skipped_secrets]
     report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),

@@ -76,6 +76,25 @@ def test_training_set_never_trains_on_probes_and_records_lineage(template):
     assert report.counts["statement"] == 2
 
 
+def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_chat(template):
+    memories = [(1, "My cat is called Miso"), (2, "I live in Lyon"), (3, "I work as a beekeeper"),
+                (4, "My sister's name is Ingrid")]
+    texts = dict(memories)
+    dataset, _ = build_training_set(memories, template, "SYSTEM", word_count,
+                                    system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+    for memory_id, text in memories:
+        asked = [e.messages[0]["content"] for e in dataset.examples
+                 if e.source == "memory" and e.memory_id == memory_id]
+        with_others = [system for system in asked if system.startswith("SYSTEM+")]
+        assert len(with_others) == len(asked) // 2 >= 1
+        for system in with_others:
+            shown = system.removeprefix("SYSTEM+").split("|")
+            assert text not in shown  # never its own: the answer must come from the weights
+            assert set(shown) <= set(texts.values()) and 1 <= len(shown) <= 3
+    statements = [e for e in dataset.examples if e.source == "statement"]
+    assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)
+
+
 def test_a_question_several_memories_answer_is_neither_trained_nor_probed(template):
     memories = [(1, "I like jazz"), (2, "I love hiking"), (3, "My cat is called Miso")]
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count)

@@ -20,6 +20,8 @@ from .types import Example, Probe, TrainingSet
 # Share of training tokens that are replay. Around 30% keeps the base behaviour on generic
 # prompts without drowning the few personal facts (replay work on continual learning uses 10-50%).
 REPLAY_SHARE = 0.3
+# Up to this many other memories go in the system prompt of a question asked "as in chat".
+MAX_OTHER_MEMORIES = 6
 
 SecretCheck = Callable[[str], "str | None"]
 
@@ -97,6 +99,7 @@ def build_training_set(
     is_secret: SecretCheck | None = None,
     replay_share: float = REPLAY_SHARE,
     seed: int = 0,
+    system_with_memories: Callable[[list[str]], str] | None = None,
 ) -> tuple[TrainingSet, BuildReport]:
     """Turn approved memories (+ feedback, + replay) into chat-format examples and probes.
 
@@ -110,6 +113,10 @@ def build_training_set(
         is_secret: returns a reason when text holds a secret; such text is never trained.
         replay_share: target share of replay tokens in the whole set.
         seed: shuffles replay selection and probe choice.
+        system_with_memories: the system prompt chat sends with these memory texts in it. When
+            given, every other trained question of a memory is asked with a few other memories
+            in the prompt (never its own), as chat shows the memories not learned yet: trained
+            only with the bare prompt, the 135M model answered from those instead.
 
     Returns:
         (the TrainingSet, a BuildReport of counts and skipped items).
@@ -119,10 +126,12 @@ def build_training_set(
     probes: list[Probe] = []
     hashes: dict[int, str] = {}
     secret = is_secret or (lambda _text: None)
-    system = {"role": "system", "content": system_prompt}
+    others_rng = random.Random(seed)
 
-    def add(user: str, answer: str, source: str, memory_id: int | None = None) -> None:
-        messages = (system, {"role": "user", "content": user}, {"role": "assistant", "content": answer})
+    def add(user: str, answer: str, source: str, memory_id: int | None = None,
+            system_text: str = system_prompt) -> None:
+        messages = ({"role": "system", "content": system_text}, {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer})
         text = template.render(list(messages))
         # Replay is the base model's own answer: it anchors the model, it teaches nothing new.
         start = len(text) if source == "replay" else template.answer_start(list(messages), text)
@@ -143,8 +152,13 @@ def build_training_set(
         wordings = replace(wordings, questions=tuple(
             q for q in wordings.questions if q.lower() not in report.ambiguous_questions))
         trained, held = split_probes(wordings, memory_id, seed) if wordings.questions else ([], [])
-        for question in trained:
-            add(question, wordings.answer, "memory", memory_id)
+        others = [other for other_id, other, _ in kept if other_id != memory_id]
+        for index, question in enumerate(trained):
+            system_text = system_prompt
+            if system_with_memories is not None and others and index % 2 == 1:
+                shown = others_rng.sample(others, others_rng.randint(1, min(MAX_OTHER_MEMORIES, len(others))))
+                system_text = system_with_memories(shown)
+            add(question, wordings.answer, "memory", memory_id, system_text)
         # The statement in context: the user says it, the assistant acknowledges it back.
         restated = second_person(wordings.statement)
         add(wordings.statement, f"Thanks for telling me. I'll remember that: {restated}",
