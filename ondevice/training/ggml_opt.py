@@ -9,7 +9,7 @@ llama_opt_init garbage for the optimizer; everything that takes that struct is r
 from __future__ import annotations
 
 import ctypes
-from ctypes import POINTER, c_bool, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint32, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_float, c_int, c_int64, c_size_t, c_uint32, c_void_p
 from functools import lru_cache
 from pathlib import Path
 
@@ -136,8 +136,6 @@ class _Libs:
         gg.ggml_opt_dataset_init.restype = c_void_p
         gg.ggml_opt_dataset_free.argtypes = [c_void_p]
         gg.ggml_opt_dataset_free.restype = None
-        gg.ggml_opt_dataset_ndata.argtypes = [c_void_p]
-        gg.ggml_opt_dataset_ndata.restype = c_int64
         gg.ggml_opt_dataset_data.argtypes = [c_void_p]
         gg.ggml_opt_dataset_data.restype = c_void_p
         gg.ggml_opt_dataset_labels.argtypes = [c_void_p]
@@ -149,12 +147,6 @@ class _Libs:
         gg.ggml_opt_result_free.restype = None
         gg.ggml_opt_result_reset.argtypes = [c_void_p]
         gg.ggml_opt_result_reset.restype = None
-        gg.ggml_opt_result_ndata.argtypes = [c_void_p, POINTER(c_int64)]
-        gg.ggml_opt_result_ndata.restype = None
-        gg.ggml_opt_result_loss.argtypes = [c_void_p, POINTER(c_double), POINTER(c_double)]
-        gg.ggml_opt_result_loss.restype = None
-        gg.ggml_opt_result_accuracy.argtypes = [c_void_p, POINTER(c_double), POINTER(c_double)]
-        gg.ggml_opt_result_accuracy.restype = None
 
         gg.ggml_opt_reset.argtypes = [c_void_p, c_bool]
         gg.ggml_opt_reset.restype = None
@@ -215,8 +207,6 @@ def dataset_free(dataset: int) -> None:
     libs().ggml.ggml_opt_dataset_free(dataset)
 
 
-def dataset_ndata(dataset: int) -> int:
-    return int(libs().ggml.ggml_opt_dataset_ndata(dataset))
 
 
 def dataset_data(dataset: int) -> int:
@@ -241,23 +231,10 @@ def result_reset(result: int) -> None:
     libs().ggml.ggml_opt_result_reset(result)
 
 
-def result_ndata(result: int) -> int:
-    value = c_int64(0)
-    libs().ggml.ggml_opt_result_ndata(result, ctypes.byref(value))
-    return int(value.value)
 
 
-def result_loss(result: int) -> float:
-    """Mean loss over the physical batches recorded in `result` (0.0 when empty)."""
-    loss, unc = c_double(0.0), c_double(0.0)
-    libs().ggml.ggml_opt_result_loss(result, ctypes.byref(loss), ctypes.byref(unc))
-    return float(loss.value)
 
 
-def result_accuracy(result: int) -> float:
-    acc, unc = c_double(0.0), c_double(0.0)
-    libs().ggml.ggml_opt_result_accuracy(result, ctypes.byref(acc), ctypes.byref(unc))
-    return float(acc.value)
 
 
 def reset_gradients(opt_ctx: int) -> None:
