@@ -74,7 +74,8 @@ def recall(
     return RecallResult(hits / len(answers) if answers else 0.0, hits, len(answers), answers)
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-probabilities of `logits` (last axis), in their own dtype."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -122,7 +123,7 @@ def mean_kl(
             for llama in (reference, candidate):
                 llama.reset()
                 llama.eval(tokens)
-                logprobs.append(_log_softmax(np.array(llama.scores[: len(tokens)], dtype=np.float64)))
+                logprobs.append(log_softmax(np.array(llama.scores[: len(tokens)], dtype=np.float64)))
             ref, cand = logprobs
             total += float((np.exp(ref) * (ref - cand)).sum())
             positions += len(tokens)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ondevice.training import ggml_opt
-from ondevice.training.label_hook import LossPlan, log_softmax, rewrite_labels
+from ondevice.evaluation import log_softmax
+from ondevice.training.label_hook import LossPlan, rewrite_labels
 
 
 def _tensor(array: np.ndarray) -> ggml_opt.ggml_tensor:

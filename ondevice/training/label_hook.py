@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ondevice.evaluation import log_softmax
+
 from . import ggml_opt
 
 LOGITS_NODE = b"result_output"  # llama.cpp's name for the output logits
@@ -102,7 +104,7 @@ def rewrite_labels(logits_tensor, labels_tensor, plan: LossPlan) -> dict[str, fl
     logits = _float_view(logits_tensor, n_rows, n_vocab)
     labels = _float_view(labels_tensor, n_rows, n_vocab)
 
-    logprobs = logits - _logsumexp(logits)
+    logprobs = log_softmax(logits)
     np.exp(logprobs, out=labels)  # every row starts as p: no gradient
     measured = {"ce": 0.0, "kl": 0.0, "taught": int(plan.teach.sum()), "anchored": int(plan.anchor.sum())}
 
@@ -124,17 +126,6 @@ def rewrite_labels(logits_tensor, labels_tensor, plan: LossPlan) -> dict[str, fl
         labels[rows] += weight * (base - labels[rows])
         measured["kl"] = float((base * (base_logprobs - logprobs[rows])).sum(axis=1).mean())
     return measured
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-probabilities, float32."""
-    logits = np.asarray(logits, dtype=np.float32)
-    return logits - _logsumexp(logits)
-
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    top = x.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(x - top).sum(axis=1, keepdims=True))
 
 
 def _float_view(tensor, n_rows: int, n_cols: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .label_hook import log_softmax
+from ondevice.evaluation import log_softmax
 
 
 @dataclass(frozen=True)
