@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test bench screenshots
+.PHONY: app test test-slow bench screenshots
 
 screenshots: $(STAMP)
 	scripts/with-blas.sh $(VENV)/bin/python scripts/screenshots.py
@@ -15,6 +15,10 @@ app: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen scripts/with-blas.sh $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The slow suite: real-model checks that take too long for every CI run.
+test-slow: $(STAMP)
+	QT_QPA_PLATFORM=offscreen scripts/with-blas.sh $(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	scripts/with-blas.sh $(VENV)/bin/python bench/inference.py
