@@ -5,7 +5,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test test-slow bench screenshots
+.PHONY: app test test-slow bench screenshots bundle
 
 screenshots: $(STAMP)
 	scripts/with-blas.sh $(VENV)/bin/python scripts/screenshots.py
@@ -19,6 +19,11 @@ test: $(STAMP)
 # The slow suite: real-model checks that take too long for every CI run.
 test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen scripts/with-blas.sh $(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# A self-contained app for this platform (dist/): Python, Qt, llama.cpp and the model inside.
+bundle: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet "pyinstaller>=6.10"
+	packaging/build-bundle.sh
 
 bench: $(STAMP)
 	scripts/with-blas.sh $(VENV)/bin/python bench/inference.py

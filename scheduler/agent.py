@@ -15,15 +15,19 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from app.paths import subdir
+from app.self_command import is_bundle, nocturne_argv
 from scheduler import agent_templates as templates
 from scheduler.child import LOG_FILE, learn_env_additions
 
 
 def agent_command(home: Path) -> list[str]:
-    """The headless job's argv: the installed `nocturne` (else this Python -m app.cli.main)."""
+    """The headless job's argv: the bundle's own executable, the installed `nocturne`, or else
+    this Python -m app.cli.main."""
+    if is_bundle():
+        return nocturne_argv() + ["--home", str(home), "learn", "--scheduled"]
     sibling = Path(sys.executable).with_name("nocturne")
     program = str(sibling) if sibling.is_file() else shutil.which("nocturne")
-    base = [program] if program else [sys.executable, "-m", "app.cli.main"]
+    base = [program] if program else nocturne_argv()
     return base + ["--home", str(home), "learn", "--scheduled"]
 
 

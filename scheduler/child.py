@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.errors import NocturneError
 from app.paths import HOME_ENV, subdir
+from app.self_command import nocturne_argv
 from scheduler.lock import RunLock
 
 LOCK_FILE = "learning.lock"  # the name `nocturne learn` locks in the data folder
@@ -54,7 +55,7 @@ class LearnLauncher:
     def command(self, scheduled: bool, catch_up: bool = False) -> list[str]:
         """The child's argv: `nocturne learn`, with --scheduled when the night's trigger fired
         (--catch-up when it runs a night that was missed)."""
-        argv = [sys.executable, "-m", "app.cli.main", "learn"]
+        argv = nocturne_argv() + ["learn"]
         if catch_up:
             return argv + ["--catch-up"]
         return argv + ["--scheduled"] if scheduled else argv

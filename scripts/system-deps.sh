@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the app and tests need beyond PyPI: Qt's runtime libraries, OpenBLAS for the
-# MLX trainer on Linux, and Xvfb for screenshots of a real window. Installs only what is missing.
+# MLX trainer on Linux, and Xvfb, xdotool and xwd to drive and photograph a real window.
+# Installs only what is missing.
 set -euo pipefail
 
 [ "$(uname -s)" = "Linux" ] || exit 0
@@ -11,7 +12,7 @@ packages=(
   libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
   libxcb-image0 libxcb-xinerama0 libxcb-xkb1
-  xvfb xauth fonts-dejavu-core
+  xvfb xauth fonts-dejavu-core xdotool x11-apps
 )
 missing=()
 for p in "${packages[@]}"; do

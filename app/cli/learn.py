@@ -10,6 +10,7 @@ import threading
 
 from app.cli.common import err, opened, table
 from app.errors import InputError, NotFoundError
+from app.self_command import nocturne_argv
 
 # Set in a child we re-executed with OpenBLAS preloaded, so it never re-executes again.
 BLAS_REEXEC_ENV = "NOCTURNE_BLAS_REEXEC"
@@ -88,7 +89,8 @@ def _maybe_reexec_with_blas(trainer: str | None, setting: str | None) -> None:
     if not extra or openblas_active():
         return
     env = {**os.environ, **extra, BLAS_REEXEC_ENV: "1"}
-    os.execve(sys.executable, [sys.executable, "-m", "app.cli.main", *sys.argv[1:]], env)
+    argv = nocturne_argv() + sys.argv[1:]
+    os.execve(argv[0], argv, env)
 
 
 def learn_cmd(args: argparse.Namespace) -> int:
