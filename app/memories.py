@@ -7,6 +7,8 @@ app.memory_context, secret detection in app.secrets_filter, unlearning in app.me
 
 from __future__ import annotations
 
+import json
+
 import re
 from datetime import datetime
 from typing import Callable
@@ -215,11 +217,12 @@ class MemoryService:
 
     # -- automatic proposals and retraining -----------------------------------------------------
 
-    def propose(self, since: str | None = None) -> list[int]:
+    def propose(self, since: str | None = None, conversation_ids: list[int] | None = None) -> list[int]:
         """Add the user's statements about themselves (from logged chats) as pending memories.
 
         Args:
             since: only messages from this date or time on (ISO, e.g. 2025-01-31).
+            conversation_ids: only these conversations (an import: their dates are old).
 
         Returns:
             The ids of the new pending memories (none that repeat a stored memory of any status).
@@ -229,6 +232,9 @@ class MemoryService:
         if since:
             sql += " AND created_at >= ?"
             params = (self._valid_since(since),)
+        if conversation_ids is not None:
+            sql += " AND conversation_id IN (SELECT value FROM json_each(?))"
+            params += (json.dumps(conversation_ids),)
         candidates = propose_memories(self.store.query(sql + " ORDER BY id", params))
         known = {normalize(r["text"]) for r in self.store.query("SELECT text FROM memories")}
         fresh = [c for c in candidates if normalize(c["text"]) not in known

@@ -114,8 +114,17 @@ def m003_learning(db: sqlite_utils.Database) -> None:
     )
 
 
+def m004_imported_conversations(db: sqlite_utils.Database) -> None:
+    """Why: chats imported from other apps keep where they came from, so they are shown as
+    imported and a second import of the same export adds nothing."""
+    db["conversations"].add_column("source", str)  # NULL: written here; else chatgpt, claude, ...
+    db["conversations"].add_column("source_id", str)  # the conversation's id in that export
+    db["conversations"].create_index(["source", "source_id"], unique=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, m001_chat_log),
     (2, m002_memories),
     (3, m003_learning),
+    (4, m004_imported_conversations),
 ]

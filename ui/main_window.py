@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QTo
 
 from app.store import delete_all_data
 from ui.icon import app_icon
+from ui.import_chats import ChatImport
 from ui.views.chat_view import ChatView
 from ui.views.learning_view import LearningView
 from ui.views.memories_view import MemoriesView
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCornerWidget(settings_button, Qt.TopRightCorner)
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
+        self.chat_import = ChatImport(self.app.home, self)
         self._status_bar()
         self._menus()
         self._connect()
@@ -90,6 +92,9 @@ class MainWindow(QMainWindow):
         self.new_action = self._action(file, "&New chat", "Ctrl+N", lambda: self._new_chat(False))
         self._action(file, "New &temporary chat", "Ctrl+Shift+N", lambda: self._new_chat(True))
         file.addSeparator()
+        self.import_action = self._action(file, "&Import chats…", None,
+                                          self.chat_import.choose_and_start)
+        file.addSeparator()
         self.settings_action = self._action(file, "&Settings…", "Ctrl+,", self.open_settings)
         file.addSeparator()
         self._action(file, "&Close window", "Ctrl+W", self.close)
@@ -114,6 +119,8 @@ class MainWindow(QMainWindow):
         self.chat_view.memories_changed.connect(self.memories_view.refresh)
         self.chat_view.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.memories_view.open_conversation.connect(self.open_conversation)
+        self.chat_import.imported.connect(self.chat_view.panel.refresh)
+        self.chat_import.imported.connect(self.memories_view.refresh)
         self.learning_view.adapter_changed.connect(self.queue.reload)
         # Forgetting is immediate: an adapter that learned deleted memories is dropped now.
         self.memories_view.adapters_tainted.connect(self.queue.reload)

@@ -1,4 +1,4 @@
-"""`nocturne history`: list, show, search, export and delete logged conversations."""
+"""`nocturne history`: list, show, search, export, import and delete logged conversations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 from app.cli.common import opened, table
 from app.conversations import ConversationLog
+from app.chat_exports import FORMAT_NAMES
 from app.errors import DataDirError
+from app.history_import import import_history
 
 
 def register(commands) -> None:
@@ -27,6 +29,10 @@ def register(commands) -> None:
     export.add_argument("--format", choices=["json", "md"], default="json")
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     export.set_defaults(func=export_cmd)
+    imports = sub.add_parser("import", help="import chats exported from ChatGPT, Claude, Open WebUI "
+                             "or Nocturne (conversations.json or the export's .zip)")
+    imports.add_argument("file", metavar="FILE")
+    imports.set_defaults(func=import_cmd)
     delete = sub.add_parser("delete", help="delete a conversation for good")
     delete.add_argument("id", type=int)
     delete.set_defaults(func=delete_cmd)
@@ -45,8 +51,27 @@ def list_cmd(args: argparse.Namespace) -> int:
         if not rows:
             print("No conversations yet: start one with `nocturne chat`.")
             return 0
-        print(table([[r["id"], r["updated_at"], r["message_count"], r["title"]] for r in rows],
+        print(table([[r["id"], r["updated_at"], r["message_count"], _titled(r)] for r in rows],
                     ["ID", "UPDATED", "MESSAGES", "TITLE"]))
+    return 0
+
+
+def _titled(conversation: dict) -> str:
+    """The title, marked with the app an imported conversation came from."""
+    source = conversation.get("source")
+    return f"{conversation['title']} (imported from {FORMAT_NAMES[source]})" if source else conversation["title"]
+
+
+def import_cmd(args: argparse.Namespace) -> int:
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() and total:
+            print(f"\rImporting… {done * 100 // total}%", end="", file=sys.stderr, flush=True)
+
+    with opened() as app:
+        result = import_history(app, Path(args.file).expanduser(), on_progress=progress)
+    if sys.stderr.isatty():
+        print("\r", end="", file=sys.stderr)
+    print(result.summary())
     return 0
 
 
