@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Callable
 
 from app.errors import InputError, NotFoundError
-from app.memory_capture import confirmation, explicit_request, kind_of, normalize, propose_memories, tidy
+from app.memory_capture import (KnownMemories, confirmation, explicit_request, kind_of, normalize,
+                                 propose_memories, tidy)
 from app.memory_context import memories_for_prompt
 from app.memory_forget import (content_sha256, delete_conversation_rows, fall_back_to_clean_adapter,
                                remove_tainted_files, taint_adapters)
@@ -236,9 +237,14 @@ class MemoryService:
             sql += " AND conversation_id IN (SELECT value FROM json_each(?))"
             params += (json.dumps(conversation_ids),)
         candidates = propose_memories(self.store.query(sql + " ORDER BY id", params))
-        known = {normalize(r["text"]) for r in self.store.query("SELECT text FROM memories")}
-        fresh = [c for c in candidates if normalize(c["text"]) not in known
-                 and len(c["text"]) <= MAX_MEMORY_CHARS and find_secret(c["text"]) is None]
+        known = KnownMemories(r["text"] for r in self.store.query("SELECT text FROM memories"))
+        fresh = []
+        for candidate in candidates:
+            text = candidate["text"]
+            if text in known or len(text) > MAX_MEMORY_CHARS or find_secret(text) is not None:
+                continue
+            known.add(text)
+            fresh.append(candidate)
         stamp = now_iso()
         with self.store.transaction() as db:
             return [db["memories"].insert({**c, "status": "pending", "created_at": stamp,

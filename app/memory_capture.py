@@ -39,32 +39,54 @@ _STYLE = re.compile(
 )
 _CORRECTION = re.compile(r"^(?:actually|no,|correction|that'?s\s+wrong|not\s+\w+,\s+but)\b", re.I)
 
+# How often or how much: allowed between "I" and the verb ("I usually wake up at 5:30").
+_ADVERB = r"(?:(?:really|usually|always|often|normally|mostly|still|already|also|currently|"\
+          r"absolutely|definitely|generally)\s+)?"
 # Statements about oneself worth proposing, and the kind each becomes.
 _SELF_STATEMENTS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^my\s+(?:favou?rite\s+\w+(?:\s+\w+)?)\s+(?:is|are)\s+\S.*$", re.I), "preference"),
     (re.compile(r"^my\s+name\s+is\s+\S.*$", re.I), "fact"),
-    (re.compile(r"^my\s+[\w' -]{1,40}?\s+(?:is|are|was|were)\s+(?:called\s+|named\s+)?\S.*$", re.I),
-     "fact"),
-    (re.compile(r"^i\s+(?:live|grew\s+up|was\s+born|work|study|studied)\s+(?:in|at|for|as|on)\s+\S.*$",
+    (re.compile(r"^(?:my|our)\s+[\w' -]{1,40}?\s+(?:is|are|was|were)\s+(?:called\s+|named\s+)?\S.*$",
                 re.I), "fact"),
-    (re.compile(r"^i\s+have\s+(?:a|an|two|three|four|five|\d+)\s+\S.*$", re.I), "fact"),
+    # "My partner Lumi works at the university", "My grandmother Eleni taught me to cook".
+    (re.compile(r"^(?:my|our)\s+(?:\w+\s+){1,3}?" + _ADVERB + r"(?:works|lives|loves|likes|plays|"
+                r"has|speaks|studies|taught|runs|drives|owns|teaches)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^i\s+" + _ADVERB + r"(?:live|grew\s+up|was\s+born|work|study|studied)\s+"
+                r"(?:in|at|for|as|on)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^i(?:'ve|\s+have)\s+(?:lived|worked)\s+(?:in|at|for|as)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^(?:i|we)\s+(?:just\s+|recently\s+)?moved\s+(?:to|from)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^i\s+have\s+(?!(?:a|an)\s+(?:question|idea|problem|doubt|feeling|suggestion)\b)"
+                r"(?:a|an|two|three|four|five|\d+|type\s+\d|asthma|diabetes|celiac|coeliac|"
+                r"adhd|arthritis|migraines?|eczema)\b\s*\S.*$", re.I), "fact"),
     (re.compile(r"^(?:i\s+am|i'm)\s+(?:a|an)\s+\S.*$", re.I), "fact"),
-    (re.compile(r"^(?:i\s+am|i'm)\s+\d+\s+years?\s+old\b.*$", re.I), "fact"),
-    (re.compile(r"^(?:i\s+am|i'm)\s+(?:from\s+\S|allergic\s+to\s+\S|vegetarian|vegan|married|"
-                r"single|left-handed|right-handed|retired|lactose)\b.*$", re.I), "fact"),
-    (re.compile(r"^i\s+(?:speak|drive|own|play|ride)\s+\S.*$", re.I), "fact"),
-    (re.compile(r"^i\s+(?:really\s+)?(?:prefer|like|love|enjoy|hate|dislike|can't\s+stand)\s+\S.*$",
+    (re.compile(r"^(?:i\s+am|i'm)\s+\d+(?:\s+years?\s+old)?$", re.I), "fact"),
+    (re.compile(r"^(?:i\s+am|i'm)\s+(?:from\s+\S|allergic\s+to\s+\S|(?:vegetarian|vegan|married|"
+                r"single|left-handed|right-handed|retired|lactose)\b).*$", re.I), "fact"),
+    (re.compile(r"^(?:i\s+am|i'm)\s+(?:learning|training\s+for|studying)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^(?:i\s+am|i'm)\s+(?:not\s+)?(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of\s+\S.*$", re.I),
+     "preference"),
+    (re.compile(r"^i\s+" + _ADVERB + r"(?:speak|drive|own|play|ride|run|swim|cycle|bike|cook|bake|"
+                r"meditate|wake\s+up|get|go\s+to|take)\s+\S.*$", re.I), "fact"),
+    (re.compile(r"^i\s+" + _ADVERB + r"(?:prefer|like|love|enjoy|hate|dislike|can't\s+stand)\s+\S.*$",
                 re.I), "preference"),
-    (re.compile(r"^i\s+(?:don't|do\s+not)\s+(?:like|eat|drink|drive)\s+\S.*$", re.I), "preference"),
+    (re.compile(r"^i\s+(?:don't|do\s+not)\s+(?:like|eat|drink|drive|smoke)\s+\S.*$", re.I), "preference"),
     (re.compile(r"^i(?:'d|\s+would)\s+(?:like|prefer)\s+(?:you|your\s+answers)\s+to\s+\S.*$", re.I),
      "style"),
+    (re.compile(r"^i(?:'d|\s+would)\s+like\s+(?:you\s+to\s+)?answer\S*\s+\S.*$", re.I), "style"),
 ]
 # Sentences that look like statements but are about the moment, not the person.
 _TRANSIENT = re.compile(
-    r"\b(today|tonight|right\s+now|currently|at\s+the\s+moment|just|going\s+to|gonna|trying|"
+    r"\b(today|tonight|right\s+now|at\s+the\s+moment|going\s+to|gonna|trying|"
     r"wondering|looking\s+for|not\s+sure|asking|curious|if|would\s+you|could\s+you|"
     r"pretend|imagine|suppose|hypothetically|role-?play|this\s+story|the\s+character)\b", re.I
 )
+# "I love it", "I like that": no fact without the thing itself.
+_PRONOUN_OBJECT = re.compile(
+    r"^(?:i|we)\s+(?:\w+\s+){0,2}?(?:it|that|this|these|those|them|him|her|so|too)"
+    r"(?:\s+(?:so\s+much|a\s+lot|thanks|thank\s+you|too))?$", re.I)
+# Where a sentence holds a second statement: "..., and I play", "... but my son ...".
+_CLAUSE_BREAK = re.compile(r",?\s+(?:and|but|so|while|because)\s+(?=(?:i|i'm|i've|my|we|our)\b)|"
+                           r",\s+(?=(?:i|i'm|i've|my|we|our)\b)|\s+and\s+(?=(?:just|\w+ing)\b)", re.I)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|„[^“”]*[“”]|«[^»]*»|(?<![A-Za-z])'[^'\n]{12,}'(?![A-Za-z])|`[^`]*`")
 _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
@@ -160,6 +182,11 @@ def sentences(text: str) -> list[str]:
     return [tidy(s) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def clauses(sentence: str) -> list[str]:
+    """A sentence cut where a new subject starts: one fact per memory."""
+    return [part.strip(" ,") for part in _CLAUSE_BREAK.split(sentence) if part.strip(" ,")]
+
+
 def self_statements(message: str) -> list[tuple[str, str]]:
     """(statement, kind) for each sentence in which the user states something about themselves.
 
@@ -167,22 +194,62 @@ def self_statements(message: str) -> list[tuple[str, str]]:
         message: one user message (never an assistant's answer: those are not about the user).
 
     Returns:
-        Statements as the user wrote them (first letter capitalised, no trailing punctuation).
+        Statements as the user wrote them (first letter capitalised, no trailing punctuation),
+        one fact each: a sentence with two statements gives two.
     """
     found = []
-    for sentence in sentences(own_words(message)):
-        sentence = re.sub(r"^(?:hi|hello|hey|oh|well|so|btw|by the way|also|and|fyi)[,!\s]+", "", sentence, flags=re.I)
-        sentence = sentence.rstrip(" .!;,")
-        words = sentence.split()
-        if not MIN_WORDS <= len(words) <= MAX_WORDS or "\u2026" in sentence or sentence.endswith("?"):
+    for whole in sentences(own_words(message)):
+        if whole.rstrip().endswith("?") or "\u2026" in whole:
             continue
-        if _TRANSIENT.search(sentence) or explicit_request(sentence) is not None:
-            continue
-        for pattern, kind in _SELF_STATEMENTS:
-            if pattern.match(sentence):
-                found.append((sentence[:1].upper() + sentence[1:], kind))
-                break
+        whole = re.sub(r"^(?:hi|hello|hey|oh|well|so|btw|by the way|also|and|fyi|haha|"
+                       r"thanks|thank you|perfect|great|cold)[,!.\s]+", "", whole, flags=re.I)
+        for sentence in clauses(whole.rstrip(" .!;,")):
+            sentence = re.sub(r"^(?:haha|actually|also|btw)[,!\s]+", "", sentence, flags=re.I)
+            sentence = re.sub(r",?\s+(?:thanks|thank you|please)$", "", sentence, flags=re.I).rstrip(" .!;,")
+            words = sentence.split()
+            if not MIN_WORDS - 1 <= len(words) <= MAX_WORDS or _PRONOUN_OBJECT.match(sentence):
+                continue
+            if _TRANSIENT.search(sentence) or explicit_request(sentence) is not None:
+                continue
+            for pattern, kind in _SELF_STATEMENTS:
+                if pattern.match(sentence):
+                    found.append((sentence[:1].upper() + sentence[1:], kind))
+                    break
     return found
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The words that carry a memory's meaning (for spotting paraphrases)."""
+    return frozenset(w for w in normalize(text).split() if w not in _FILLER)
+
+
+class KnownMemories:
+    """Memories already stored or proposed, to keep a paraphrase from coming back as new
+    ("I'm vegetarian" / "I am a vegetarian"): same content words, or almost all of them."""
+
+    SAME = 0.75  # share of content words two memories must have in common
+
+    def __init__(self, texts=()):
+        self.exact: set[str] = set()
+        self.words: list[frozenset[str]] = []
+        for text in texts:
+            self.add(text)
+
+    def add(self, text: str) -> None:
+        self.exact.add(normalize(text))
+        self.words.append(content_words(text))
+
+    def __contains__(self, text: str) -> bool:
+        if normalize(text) in self.exact:
+            return True
+        words = content_words(text)
+        return bool(words) and any(len(words & other) / len(words | other) >= self.SAME
+                                   for other in self.words if other)
+
+
+_FILLER = frozenset(
+    "i i'm im am is are was were a an the my our me we you your m s ve really very also still "
+    "currently usually always just to of in at on for and".split())
 
 
 def propose_memories(messages: list[dict]) -> list[dict]:

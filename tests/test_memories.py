@@ -332,9 +332,9 @@ def test_cli_propose_edit_reject(nocturne_home, app):
     app.close()
     result = run_cli("memories", "propose", "--since", "2000-01-01", home=nocturne_home)
     out = result.stdout.decode()
-    assert result.returncode == 0 and "Proposed 1 memories" in out
-    assert "I live in Lyon and I love hiking" in out and "language model" not in out
-    assert run_cli("memories", "edit", "1", "I live in Lyon", home=nocturne_home).returncode == 0
+    assert result.returncode == 0 and "Proposed 2 memories" in out  # one fact each
+    assert "I live in Lyon" in out and "I love hiking" in out and "language model" not in out
+    assert run_cli("memories", "edit", "1", "I live in Lyon, France", home=nocturne_home).returncode == 0
     assert run_cli("memories", "reject", "1", home=nocturne_home).returncode == 0
     listed = run_cli("memories", "list", "--status", "rejected", home=nocturne_home).stdout.decode()
-    assert "I live in Lyon" in listed and "hiking" not in listed
+    assert "I live in Lyon, France" in listed and "hiking" not in listed

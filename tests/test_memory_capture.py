@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.memory_capture import (confirmation, explicit_request, kind_of, normalize, own_words,
                                 propose_memories, self_statements)
 from app.secrets_filter import find_secret
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("message, memory", [
@@ -90,14 +94,15 @@ SCRIPTED = [
 def test_proposals_are_the_users_own_statements_only():
     found = propose_memories(SCRIPTED)
     texts = [f["text"] for f in found]
-    assert texts == [
-        "My name is Ana and I live in Lyon",
+    assert texts == [  # one fact per memory: a sentence with two statements gives two
+        "My name is Ana",
+        "I live in Lyon",
         "I'm a nurse",
         "I really love hiking",
         "I have two kids",
         "I'd like you to answer in French",
     ]
-    assert [f["kind"] for f in found] == ["fact", "fact", "preference", "fact", "style"]
+    assert [f["kind"] for f in found] == ["fact", "fact", "fact", "preference", "fact", "style"]
     assert found[0]["source_message_id"] == 1 and found[0]["source_conversation_id"] == 7
     # Nothing the assistant said, nothing pasted, quoted or in code, no explicit request.
     joined = " ".join(texts)
@@ -145,3 +150,39 @@ def test_secrets_are_found_with_a_reason(text, reason):
 ])
 def test_ordinary_sentences_are_not_secrets(text):
     assert find_secret(text) is None
+
+
+def test_quality_rules_one_fact_no_fragments_and_paraphrases_are_known():
+    from app.memory_capture import KnownMemories, self_statements
+
+    assert self_statements("I love it, thanks!") == []
+    assert self_statements("I like that so much.") == []
+    assert [t for t, _ in self_statements("She practises after school, and I play the cello myself.")] \
+        == ["I play the cello myself"]
+    assert [t for t, _ in self_statements("I'm allergic to penicillin. Is amoxicillin ok?")] \
+        == ["I'm allergic to penicillin"]
+    assert [t for t, _ in self_statements("I'm 34 and thinking about a career change.")] == ["I'm 34"]
+    known = KnownMemories(["I am a vegetarian", "My cat is called Miso"])
+    assert "I'm vegetarian" in known
+    assert "my cat is called miso!" in known
+    assert "My dog is called Miso" not in known
+    assert "I live in Lyon" not in known
+
+
+def test_the_memory_bench_scores_the_rules_on_the_labelled_conversations():
+    """bench/memories.py's scorer on its real data: a proposal counts once, by its keywords."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_memories", REPO / "bench" / "memories.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conversations = bench.load()
+    assert len(conversations) >= 30
+    perfect = bench.score(conversations, lambda turns: [
+        e["text"] for c in conversations if c["turns"] == turns for e in c["expected"]])
+    assert (perfect["precision"], perfect["recall"], perfect["duplicate_rate"]) == (1.0, 1.0, 0.0)
+    doubled = bench.score(conversations, lambda turns: 2 * [
+        e["text"] for c in conversations if c["turns"] == turns for e in c["expected"]])
+    assert doubled["duplicate_rate"] == 0.5
+    rules = bench.score(conversations, bench.rules_path)
+    assert 0 < rules["recall"] < 1 and rules["proposals"] > 0
