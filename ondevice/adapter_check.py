@@ -40,7 +40,9 @@ def check_finite_logits(llama, adapter_name: str) -> None:
     tokens = llama.tokenize(PROBE_TEXT, add_bos=True, special=False)
     try:
         llama.eval(tokens)
-        logits = np.asarray(llama.scores[len(tokens) - 1])
+        # The last token's logits, straight from llama.cpp (Llama.scores is only filled
+        # when every position keeps its logits).
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).copy()
     finally:
         llama.reset()
     if not np.isfinite(logits).all():
