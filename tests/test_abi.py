@@ -50,8 +50,8 @@ def test_a_learning_run_says_why_the_trainer_is_off(app, fresh_libs, monkeypatch
 def test_a_struct_layout_that_differs_from_the_library_is_caught(fresh_libs):
     libs = ggml_opt.libs()
 
-    class TensorWithoutFlags(ctypes.Structure):  # what a binding for an older ggml.h would hold
-        _fields_ = [f for f in ggml_opt.ggml_tensor._fields_ if f[0] != "flags"]
+    class TensorWithFewerSources(ctypes.Structure):  # a ggml.h with GGML_MAX_SRC 8, not 10
+        _fields_ = [(n, ctypes.c_void_p * 8) if n == "src" else (n, t) for n, t in ggml_opt.ggml_tensor._fields_]
 
     class AdamWithoutEps(ctypes.Structure):
         _fields_ = [(n, t) for n, t in ggml_opt.AdamWParams._fields_ if n != "eps"]
@@ -60,7 +60,7 @@ def test_a_struct_layout_that_differs_from_the_library_is_caught(fresh_libs):
         _fields_ = [("adamw", AdamWithoutEps), ("sgd", ggml_opt.SGDParams)]
 
     with pytest.raises(abi.AbiMismatch, match="ggml_tensor.name"):
-        abi.check_layout(libs.ggml, TensorWithoutFlags, ggml_opt.ggml_opt_optimizer_params)
+        abi.check_layout(libs.ggml, TensorWithFewerSources, ggml_opt.ggml_opt_optimizer_params)
     with pytest.raises(abi.AbiMismatch, match="optimizer defaults adamw"):
         abi.check_layout(libs.ggml, ggml_opt.ggml_tensor, OptimizerParams)
 

@@ -22,7 +22,7 @@ def _lora(path, value: float):
 
 
 def test_a_nan_adapter_falls_back_to_the_base_model_and_is_not_retried(app, tmp_path):
-    memory_id = app.memories.add("I live in Lyon")
+    memory_id = app.memories().add("I live in Lyon")
     registry = AdapterRegistry(app.store, app.home)
     info = registry.promote(_lora(tmp_path / "nan.gguf", np.nan), app.model().sha256, "llamacpp", {}, {},
                             {memory_id: content_sha256("I live in Lyon")}, recalled=set())

@@ -19,7 +19,7 @@ from tests.learning_helpers import write_small_lora
 
 def _home_with_adapter(app, tmp_path) -> tuple[int, str]:
     """An approved memory and an active adapter trained on it, promoted the real way."""
-    memory_id = app.memories.add("I live in Lyon")
+    memory_id = app.memories().add("I live in Lyon")
     registry = AdapterRegistry(app.store, app.home)
     info = registry.promote(write_small_lora(tmp_path / "trained.gguf"), app.model().sha256, "llamacpp",
                             {"rank": 4}, {}, {memory_id: content_sha256("I live in Lyon")}, recalled=set())
@@ -34,7 +34,7 @@ def test_deleting_a_memory_in_a_copied_folder_leaves_the_originals_adapter(app, 
     shutil.copytree(app.home, copy_home)
     copy = Nocturne(copy_home)
     try:
-        copy.memories.delete(memory_id)
+        copy.memories().delete(memory_id)
     finally:
         copy.close()
     assert original.is_file(), "deleting in the copy removed the original's adapter"
