@@ -124,3 +124,16 @@ def test_an_adapter_file_changed_after_promotion_is_not_loaded(app, tmp_path):
     assert registry.loadable(app.model().sha256) is None
     assert "sha256" in registry.notice
     assert registry.get(version).status == "broken"
+
+
+def test_a_changed_adapter_falls_back_to_the_earlier_one_and_says_so(app, tmp_path):
+    _, first = _home_with_adapter(app, tmp_path)
+    registry = AdapterRegistry(app.store, app.home)
+    memory_id = app.memories().add("I like jazz")
+    second = registry.promote(write_small_lora(tmp_path / "second.gguf", seed=2), app.model().sha256, "llamacpp",
+                              {}, {}, {memory_id: content_sha256("I like jazz")}, recalled=set()).version
+    (app.home / "adapters" / second / "adapter.gguf").write_bytes(b"GGUF tampered")
+    engine = app.load_engine()
+    assert engine.adapter_version == first
+    assert f"The adapter {second} is not used because its file changed" in app.notice
+    assert f"using the earlier adapter {first}" in app.notice
