@@ -96,8 +96,9 @@ class Nocturne:
             return None, None
         registry = AdapterRegistry(self.store, self.home)
         active = registry.loadable(model.sha256)
-        if active is None:
+        if registry.notice:  # also when it fell back to an earlier adapter
             self.notice = registry.notice
+        if active is None:
             return None, None
         return active.path, active.version
 

@@ -26,6 +26,7 @@ from ondevice.adapters import AdapterRegistry
 from ondevice.llama_engine import LlamaEngine
 from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
+from ondevice.training.abi import AbiMismatch
 from ondevice.training.select import choose_trainer, trainer_class
 from ondevice.training.types import (
     ProgressCallback,
@@ -172,6 +173,8 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
         raise LearningError(f"The trainer is not valid ({exc}).") from exc
     try:
         trainer_cls = options.trainer_cls or trainer_class(name)
+    except AbiMismatch as exc:
+        raise LearningError(str(exc)) from exc
     except ImportError as exc:
         raise LearningError(
             f"The {name} trainer is not installed here ({exc}): install Nocturne with its "
@@ -253,7 +256,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
         system_with_memories=lambda texts: system_message(texts)["content"],
     )
-    log += [f"left out {item}" for item in built.skipped_secrets]
+    log += [f"left out {item}" for item in built.skipped_secrets + built.skipped_control_text]
     report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),
                   memories_trained=len(built.memories_used))
     if not built.memories_used:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ondevice.adapters import version_dir
+
 
 def content_sha256(text: str) -> str:
     """The hash adapter_memories records for the text an adapter was trained on."""
@@ -75,16 +77,13 @@ def remove_tainted_files(store, home: Path) -> list[str]:
     Returns:
         Versions whose files were removed now.
     """
-    root = (Path(home) / "adapters").resolve()
     removed = []
-    for row in store.query("SELECT version, path FROM adapters WHERE status = 'tainted'"):
-        path = Path(row["path"] or "")
-        folder = path.parent.resolve() if row["path"] else None
-        if folder is not None and folder.parent == root and folder.is_dir():
+    for row in store.query("SELECT version FROM adapters WHERE status = 'tainted'"):
+        # The folder comes from the version inside this data folder, never from the stored
+        # path: a copied folder's rows must not reach the original's files.
+        folder = version_dir(home, row["version"])
+        if folder is not None and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append(row["version"])
-        elif row["path"] and path.is_file():
-            path.unlink(missing_ok=True)
             removed.append(row["version"])
     return removed
 

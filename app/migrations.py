@@ -6,6 +6,7 @@ before applying pending migrations to an existing database.
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Callable
 
 import sqlite_utils
@@ -114,7 +115,23 @@ def m003_learning(db: sqlite_utils.Database) -> None:
     )
 
 
-def m004_imported_conversations(db: sqlite_utils.Database) -> None:
+def m004_relative_adapter_paths(db: sqlite_utils.Database) -> None:
+    """Why: absolute adapter paths made a copied data folder delete the original's files and a
+    moved one lose its adapters. Paths become relative to the data folder.
+
+    Only a path of the shape the registry always wrote (.../adapters/<version>/adapter.gguf) is
+    rewritten; anything else is left as it is and never loaded (it is outside the data folder).
+    """
+    if not db["adapters"].exists():
+        return
+    for version, path in db.execute("SELECT version, path FROM adapters").fetchall():
+        parts = PurePath(path or "").parts
+        if len(parts) >= 3 and tuple(parts[-3:]) == ("adapters", version, "adapter.gguf"):
+            db.execute("UPDATE adapters SET path = ? WHERE version = ?",
+                       [f"adapters/{version}/adapter.gguf", version])
+
+
+def m005_imported_conversations(db: sqlite_utils.Database) -> None:
     """Why: chats imported from other apps keep where they came from, so they are shown as
     imported and a second import of the same export adds nothing."""
     db["conversations"].add_column("source", str)  # NULL: written here; else chatgpt, claude, ...
@@ -126,5 +143,6 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (1, m001_chat_log),
     (2, m002_memories),
     (3, m003_learning),
-    (4, m004_imported_conversations),
+    (4, m004_relative_adapter_paths),
+    (5, m005_imported_conversations),
 ]

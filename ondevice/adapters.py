@@ -2,6 +2,8 @@
 
 Each version lives in home/adapters/<version>/ (adapter.gguf + manifest.json) and has a row in
 the `adapters` table; `adapter_memories` records which memory (and which text of it) trained it.
+The row's path is relative to the data folder, so a copied or moved folder uses its own files;
+nothing here deletes or writes outside home/adapters (see `version_dir`).
 A version is written to a hidden temp folder, fsynced and renamed into place before its row is
 committed, so a crash at any point leaves the previous adapter active and loadable.
 """
@@ -16,7 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ondevice.models import file_sha256
+
 ADAPTERS_DIR = "adapters"
+ADAPTER_FILE = "adapter.gguf"
+MANIFEST_FILE = "manifest.json"
 CLEAN = ("active", "retired")
 
 
@@ -48,19 +54,46 @@ def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def stored_path(version: str) -> str:
+    """The adapters.path value of `version`: relative to the data folder, `/`-separated."""
+    return f"{ADAPTERS_DIR}/{version}/{ADAPTER_FILE}"
+
+
+def version_dir(home: Path, version: str) -> Path | None:
+    """home/adapters/<version>, or None when that name would lead anywhere else.
+
+    Every delete or write of adapter files goes through this: a version from a damaged or
+    hostile database ("..", a symlink out) must never reach a file outside the data folder.
+    """
+    root = (Path(home) / ADAPTERS_DIR).resolve()
+    folder = Path(home) / ADAPTERS_DIR / version
+    if root.parent != Path(home).resolve():  # the adapters folder itself links elsewhere
+        return None
+    if not version or folder.is_symlink() or folder.resolve().parent != root:
+        return None
+    return folder
+
+
+def resolve_adapter_path(home: Path, path: str) -> Path:
+    """The adapter file a stored path means: relative paths are inside `home`."""
+    stored = Path(path or "")
+    return stored if stored.is_absolute() else Path(home) / stored
+
+
 class AdapterRegistry:
     """Args: store (app.store.Store), home (the data folder)."""
 
     def __init__(self, store, home: Path):
         self.store = store
-        self.root = Path(home) / ADAPTERS_DIR
+        self.home = Path(home)
+        self.root = self.home / ADAPTERS_DIR
         self.notice: str | None = None  # why loadable() fell back (one sentence), if it did
 
     # -- reading ------------------------------------------------------------------------------
 
     def _info(self, row: dict) -> AdapterInfo:
         return AdapterInfo(
-            version=row["version"], path=Path(row["path"]), base_sha256=row["base_sha256"],
+            version=row["version"], path=resolve_adapter_path(self.home, row["path"]), base_sha256=row["base_sha256"],
             trainer=row["trainer"], status=row["status"], created_at=row["created_at"],
             metrics=json.loads(row["metrics"] or "{}"), args=json.loads(row["args"] or "{}"),
         )
@@ -111,9 +144,25 @@ class AdapterRegistry:
         """None when `info` may load on this base model, else the reason it may not."""
         if info.base_sha256 != base_sha256:
             return "it was trained on a different base model"
+        if version_dir(self.home, info.version) is None or info.path.parent != self.root / info.version:
+            return "its file is not in this data folder"
         if not info.path.is_file():
             return "its file is missing"
-        return self._taint_reason(info.version)
+        return self._changed_reason(info) or self._taint_reason(info.version)
+
+    def _changed_reason(self, info: AdapterInfo) -> str | None:
+        """Why the file is not the one promoted (sha256 in the manifest), or None.
+
+        Adapters promoted before the manifest carried the hash have nothing to compare.
+        """
+        try:
+            manifest = json.loads((info.path.parent / MANIFEST_FILE).read_text())
+        except (OSError, ValueError):
+            return "its manifest is missing or unreadable"
+        expected = manifest.get("adapter_sha256") if isinstance(manifest, dict) else None
+        if expected and file_sha256(info.path) != expected:
+            return "its file changed since it was promoted (sha256 mismatch)"
+        return None
 
     def loadable(self, base_sha256: str) -> AdapterInfo | None:
         """The adapter the app should load for this base model, or None for the base model.
@@ -196,7 +245,10 @@ class AdapterRegistry:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._remove_orphans()
         version = self.new_version()
-        final = self.root / version
+        final = version_dir(self.home, version)
+        if final is None:
+            raise AdapterRegistryError(
+                f"{self.root} leads outside the data folder: make it a plain folder to keep adapters.")
         partial = self.root / f".{version}.partial"
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = {
@@ -206,9 +258,10 @@ class AdapterRegistry:
         }
         try:
             partial.mkdir(mode=0o700)
-            shutil.copyfile(adapter_file, partial / "adapter.gguf")
-            (partial / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            for name in ("adapter.gguf", "manifest.json"):
+            shutil.copyfile(adapter_file, partial / ADAPTER_FILE)
+            manifest["adapter_sha256"] = file_sha256(partial / ADAPTER_FILE)
+            (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+            for name in (ADAPTER_FILE, MANIFEST_FILE):
                 with open(partial / name, "rb+") as handle:
                     os.fsync(handle.fileno())
             _fsync_dir(partial)
@@ -221,7 +274,7 @@ class AdapterRegistry:
         with self.store.transaction() as db:
             db.execute("UPDATE adapters SET status = 'retired' WHERE status = 'active'")
             db["adapters"].insert({
-                "version": version, "path": str(final / "adapter.gguf"), "base_sha256": base_sha256,
+                "version": version, "path": stored_path(version), "base_sha256": base_sha256,
                 "trainer": trainer, "status": "active", "args": json.dumps(args),
                 "metrics": json.dumps(metrics), "created_at": created, "run_id": run_id,
             })
@@ -263,7 +316,9 @@ class AdapterRegistry:
         with self.store.transaction() as db:
             db.execute("DELETE FROM adapter_memories WHERE adapter_version = ?", [version])
             db.execute("DELETE FROM adapters WHERE version = ?", [version])
-        shutil.rmtree(self.root / version, ignore_errors=True)
+        folder = version_dir(self.home, version)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         if info.status == "active":
             for other in self.list():
                 if other.status == "retired" and self._usable(other, other.base_sha256) is None:
@@ -284,5 +339,7 @@ class AdapterRegistry:
             return
         known = {row["version"] for row in self.store.query("SELECT version FROM adapters")}
         for entry in self.root.iterdir():
-            if entry.is_dir() and (entry.name.startswith(".") or entry.name not in known):
-                shutil.rmtree(entry, ignore_errors=True)
+            if entry.name.startswith(".") or entry.name not in known:
+                folder = version_dir(self.home, entry.name)
+                if folder is not None and folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ondevice.adapter_check import check_adapter_file, check_finite_logits
+from ondevice.chat_tokens import tokenize_chat
 from ondevice.engine import (
     AdapterLoadError,
     Engine,
@@ -77,7 +79,7 @@ class LlamaEngine(Engine):
                 verbose=False,
             )
             if self.adapter_path is not None:
-                self._check_adapter()
+                check_adapter_file(self.adapter_path, self.model.path)
                 kwargs.update(lora_path=str(self.adapter_path), lora_scale=self.adapter_scale)
             try:
                 llama = Llama(**kwargs)
@@ -90,19 +92,14 @@ class LlamaEngine(Engine):
                     f"llama.cpp could not load {self.model.path} ({exc}): choose another GGUF "
                     "model file."
                 ) from exc
+            if self.adapter_path is not None:
+                try:
+                    check_finite_logits(llama, self.adapter_path.name)
+                except AdapterLoadError:
+                    llama.close()
+                    raise
             self._formatter = _chat_formatter(llama)
             self._llama = llama
-
-    def _check_adapter(self) -> None:
-        """Validate the adapter in Python first: llama.cpp aborts the process on some bad files."""
-        from ondevice.training.gguf_lora import AdapterError, check_against_base, read_lora_gguf
-
-        if not self.adapter_path.is_file():
-            raise AdapterLoadError(f"The adapter file {self.adapter_path} is missing.")
-        try:
-            check_against_base(read_lora_gguf(self.adapter_path), self.model.path)
-        except AdapterError as exc:
-            raise AdapterLoadError(str(exc)) from exc
 
     @property
     def context_size(self) -> int:
@@ -116,9 +113,15 @@ class LlamaEngine(Engine):
         return self._formatter(messages=messages).prompt
 
     def tokenize_prompt(self, messages: list[dict]) -> list[int]:
+        """The prompt's tokens; message contents never become control tokens (see chat_tokens)."""
         self.load()
-        prompt = self.render(messages)
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=_adds_bos(self._llama), special=True)
+        llama = self._llama
+        bos = [llama.token_bos()] if _adds_bos(llama) and llama.token_bos() >= 0 else []
+        return tokenize_chat(
+            self.render,
+            lambda text, special: llama.tokenize(text.encode("utf-8"), add_bos=False, special=special),
+            messages, bos,
+        )
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self.tokenize_prompt(messages))

@@ -24,14 +24,17 @@ REPLAY_SHARE = 0.3
 MAX_OTHER_MEMORIES = 6
 
 SecretCheck = Callable[[str], "str | None"]
+TOKEN_TYPE_CONTROL = 3  # llama.cpp's LLAMA_TOKEN_TYPE_CONTROL in tokenizer.ggml.token_type
 
 
 class ChatTemplate:
     """The base GGUF's own chat template, rendered as llama-cpp-python renders it for the engine."""
 
-    def __init__(self, template: str, bos_token: str = "", eos_token: str = ""):
+    def __init__(self, template: str, bos_token: str = "", eos_token: str = "",
+                 control_tokens: tuple[str, ...] = ()):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        self.control_tokens = tuple(t for t in control_tokens if t)
         self._full = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=False)
         self._prompt = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=True)
 
@@ -57,8 +60,22 @@ class ChatTemplate:
             index = int(found.contents())
             return tokens.contents()[index] if 0 <= index < len(tokens.data) else ""
 
+        types = reader.fields.get("tokenizer.ggml.token_type")
+        controls = ()
+        if tokens is not None and types is not None:
+            controls = tuple(text for text, kind in zip(tokens.contents(), types.contents())
+                             if kind == TOKEN_TYPE_CONTROL)
         return cls(field_.contents(), token_text("tokenizer.ggml.bos_token_id"),
-                   token_text("tokenizer.ggml.eos_token_id"))
+                   token_text("tokenizer.ggml.eos_token_id"), controls)
+
+    def control_text_in(self, text: str) -> str | None:
+        """Why `text` must not be trained: it spells one of the model's control tokens.
+
+        Trainers tokenize rendered examples with special tokens parsed, so such text would
+        become a real role marker (chat tokenizes it as plain text: ondevice/chat_tokens.py).
+        """
+        found = next((token for token in self.control_tokens if token in text), None)
+        return f"it contains the model's control marker {found}" if found else None
 
     def render(self, messages: list[dict]) -> str:
         """The whole conversation, assistant answers included (what a trainer tokenizes)."""
@@ -80,6 +97,7 @@ class BuildReport:
 
     memories_used: list[int] = field(default_factory=list)
     skipped_secrets: list[str] = field(default_factory=list)  # "memory 4: looks like a password"
+    skipped_control_text: list[str] = field(default_factory=list)  # "memory 4: it contains ... <|im_start|>"
     ambiguous_questions: set[str] = field(default_factory=set)  # asked of several memories: unused
     counts: dict[str, int] = field(default_factory=dict)  # source -> examples
     tokens: dict[str, int] = field(default_factory=dict)  # source -> tokens
@@ -143,6 +161,10 @@ def build_training_set(
         if reason:
             report.skipped_secrets.append(f"memory {memory_id}: {reason}")
             continue
+        reason = template.control_text_in(text)
+        if reason:
+            report.skipped_control_text.append(f"memory {memory_id}: {reason}")
+            continue
         kept.append((memory_id, text, phrase(text)))
     report.ambiguous_questions = _shared_questions([w for _, _, w in kept])
 
@@ -171,6 +193,10 @@ def build_training_set(
         reason = secret(user) or secret(answer)
         if reason:
             report.skipped_secrets.append(f"{kind} answer: {reason}")
+            continue
+        reason = template.control_text_in(user) or template.control_text_in(answer)
+        if reason:
+            report.skipped_control_text.append(f"{kind} answer: {reason}")
             continue
         add(user, answer, kind)
 

@@ -9,9 +9,12 @@ llama_opt_init garbage for the optimizer; everything that takes that struct is r
 from __future__ import annotations
 
 import ctypes
+import sys
 from ctypes import POINTER, c_bool, c_char_p, c_float, c_int, c_int64, c_size_t, c_uint32, c_void_p
 from functools import lru_cache
 from pathlib import Path
+
+from . import abi
 
 # enum ggml_type values used by the dataset tensors
 GGML_TYPE_F32 = 0
@@ -105,15 +108,39 @@ def lib_dir() -> Path:
     return Path(llama_cpp.__file__).parent / "lib"
 
 
+def library_file(directory: Path, name: str) -> Path:
+    """The shared library `name` ("llama", "ggml-base") as this platform names it in `directory`.
+
+    llama-cpp-python builds lib<name>.so on Linux, lib<name>.dylib (or .so) on macOS and
+    <name>.dll on Windows; the first that exists wins.
+    """
+    if sys.platform == "win32":
+        candidates = [f"{name}.dll", f"lib{name}.dll"]
+    elif sys.platform == "darwin":
+        candidates = [f"lib{name}.dylib", f"lib{name}.so"]
+    else:
+        candidates = [f"lib{name}.so"]
+    for candidate in candidates:
+        if (directory / candidate).is_file():
+            return directory / candidate
+    return directory / candidates[0]  # CDLL then names the missing file in its error
+
+
 class _Libs:
-    """Typed handles on libllama and libggml-base; functions are looked up once."""
+    """Typed handles on libllama and libggml-base; functions are looked up once.
+
+    Raises:
+        abi.AbiMismatch: the installed llama.cpp is not the one these bindings match.
+    """
 
     def __init__(self) -> None:
-        import llama_cpp  # noqa: F401 - loads libllama and its ggml dependencies first
+        import llama_cpp  # loads libllama and its ggml dependencies first
 
+        abi.check_version(llama_cpp.__version__)
         directory = lib_dir()
-        self.llama = ctypes.CDLL(str(directory / "libllama.so"))
-        self.ggml = ctypes.CDLL(str(directory / "libggml-base.so"))
+        self.llama = ctypes.CDLL(str(library_file(directory, "llama")))
+        self.ggml = ctypes.CDLL(str(library_file(directory, "ggml-base")))
+        abi.check_layout(self.ggml, ggml_tensor, ggml_opt_optimizer_params)
         self._declare()
 
     def _declare(self) -> None:

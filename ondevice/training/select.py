@@ -36,11 +36,14 @@ def trainer_class(name: str) -> type[Trainer]:
 
     Raises:
         ImportError: the trainer's packages are not installed.
+        abi.AbiMismatch: llama.cpp's trainer bindings do not match the installed llama.cpp.
     """
     if name == "mlx":
         from .mlx_trainer import MlxTrainer
 
         return MlxTrainer
+    from .ggml_opt import libs
     from .llamacpp_trainer import LlamaCppTrainer
 
+    libs()  # checks the ABI now, before any work is spent on a run that cannot train
     return LlamaCppTrainer
