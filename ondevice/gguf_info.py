@@ -44,7 +44,8 @@ def _quantization(reader) -> str:
     file_type = _value(reader, "general.file_type")
     if file_type is not None:
         try:
-            return gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
+            name = gguf.LlamaFileType(int(file_type)).name  # MOSTLY_Q4_K_M, ALL_F32
+            return name.removeprefix("MOSTLY_").removeprefix("ALL_")
         except ValueError:
             pass
     # No (known) file type: name it after the type most weight matrices use.

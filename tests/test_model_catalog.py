@@ -1,0 +1,106 @@
+"""Finding other apps' GGUFs, describing them from their headers, choosing one (CLI too)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import InputError, ModelError
+from app.model_library import available_models, use_model
+from ondevice.gguf_info import chat_reason, learn_reason, read_gguf_info
+from ondevice.model_catalog import discover
+from tests.conftest import run_cli
+from tests.gguf_helpers import TINY_PARAMETERS, plant_other_apps, user_home, write_gguf
+
+__all__ = ["user_home"]  # the fixture, imported for pytest
+
+
+def test_finds_a_model_in_each_app_folder_and_reads_its_header(user_home):
+    planted = plant_other_apps(user_home)
+    (user_home / ".lmstudio/models/broken.gguf").write_bytes(b"GGUF but then nothing useful")
+    found = {model.source: model for model in discover(user_home)}
+
+    assert sorted(found) == sorted(planted)  # the damaged file is skipped, not an error
+    lm = found["LM Studio"]
+    assert lm.label == "lmstudio-community/Tiny-Llama-GGUF/tiny-llama-Q4_1"
+    assert (lm.info.name, lm.info.architecture) == ("Tiny Llama", "llama")
+    assert lm.info.parameters == TINY_PARAMETERS
+    assert lm.info.quantization == "Q4_1"
+    assert lm.info.size == planted["LM Studio"].stat().st_size
+    assert chat_reason(lm.info) is None and learn_reason(lm.info) is None
+
+    ollama = found["Ollama"]
+    assert ollama.label == "tinyqwen:0.5b"
+    assert ollama.info.path == planted["Ollama"] and ollama.info.architecture == "qwen2"
+    assert chat_reason(ollama.info) is None
+    assert "llama architecture" in learn_reason(ollama.info)
+
+    gpt4all = found["GPT4All"]
+    assert gpt4all.info.quantization == "F32"  # no file type in the header: read off the tensors
+    assert "no chat template" in chat_reason(gpt4all.info)
+    assert learn_reason(gpt4all.info) is not None
+
+    assert found["Jan"].label == "tiny-jan/model"
+    assert found["Hugging Face"].label == "someone/Tiny-GGUF/tiny-hf"
+
+
+def test_a_file_found_twice_is_listed_once(user_home):
+    original = write_gguf(user_home / ".lmstudio/models/a/one.gguf")
+    (user_home / "jan/models").mkdir(parents=True)
+    (user_home / "jan/models/one.gguf").symlink_to(original)
+    assert [m.source for m in discover(user_home)] == ["LM Studio"]
+
+
+def test_no_other_app_installed_leaves_the_bundled_model(user_home, app):
+    models = available_models(app.home)
+    assert [m.source for m in models] == ["Bundled"]
+    assert models[0].info.architecture == "llama" and models[0].info.chat_template
+
+
+def test_use_a_found_model_and_go_back_to_the_bundled_one(user_home, app):
+    planted = plant_other_apps(user_home)
+    assert use_model(app, planted["Ollama"]) == "Tiny Qwen"
+    assert app.settings.get("model_path") == str(planted["Ollama"])
+    use_model(app, "default")
+    assert app.settings.get("model_path") is None
+
+
+def test_a_model_that_cannot_chat_or_is_not_gguf_is_refused_and_nothing_changes(user_home, app,
+                                                                               tmp_path):
+    planted = plant_other_apps(user_home)
+    with pytest.raises(InputError, match="cannot chat"):
+        use_model(app, planted["GPT4All"])
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        use_model(app, text)
+    with pytest.raises(ModelError, match="does not exist"):
+        use_model(app, tmp_path / "missing.gguf")
+    assert app.settings.get("model_path") is None
+
+
+def test_reading_a_header_reads_metadata_not_weights(tmp_path):
+    path = write_gguf(tmp_path / "m.gguf")
+    info = read_gguf_info(path)
+    assert info.chat_template and info.parameters == TINY_PARAMETERS
+
+
+def test_cli_lists_uses_and_refuses(user_home, nocturne_home):
+    planted = plant_other_apps(user_home)
+    env = {"HOME": str(user_home)}
+    listing = run_cli("models", "list", home=nocturne_home, env=env, timeout=120)
+    assert listing.returncode == 0, listing.stderr.decode()
+    out = listing.stdout.decode()
+    for source in ("Bundled", "LM Studio", "Ollama", "GPT4All", "Jan", "Hugging Face"):
+        assert source in out
+    bundled_line = next(line for line in out.splitlines() if "Bundled" in line)
+    assert bundled_line.startswith("*")  # the default stays the bundled model
+    assert "tinyqwen:0.5b" in out and "no: the trainers support the llama" in out
+
+    used = run_cli("models", "use", str(planted["LM Studio"]), home=nocturne_home, env=env)
+    assert used.returncode == 0 and "Tiny Llama" in used.stdout.decode()
+    refused = run_cli("models", "use", str(planted["GPT4All"]), home=nocturne_home, env=env)
+    assert refused.returncode == 1
+    message = refused.stderr.decode()
+    assert "cannot chat" in message and "Traceback" not in message and message.count("\n") == 1
+    listing = run_cli("models", "list", home=nocturne_home, env=env).stdout.decode()
+    assert next(line for line in listing.splitlines() if "tiny-llama" in line).startswith("*")
