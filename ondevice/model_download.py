@@ -1,14 +1,17 @@
 """Download one GGUF from a Hugging Face repo: progress, resume, sha256 check, cancel.
 
-`huggingface_hub.hf_hub_download` does the HTTP (HEAD for the size and commit, GET with Range
-to resume the `.incomplete` file it keeps under `<dest>/.cache/huggingface/download/`). Progress
-and cancel go through its tqdm hook: `update()` reports bytes and raises when cancelled, which
-leaves the partial file in place for the next attempt to resume.
+huggingface_hub does the HTTP: `get_hf_file_metadata` (HEAD: size, etag, commit, CDN location)
+and `http_get` (GET, with Range from `resume_size`, retrying dropped connections). The partial
+file is ours (`<dest>/.partial/<file>.part`, next to the etag it belongs to), because
+`hf_hub_download` deletes its partial file on any failure and so cannot resume after a cancel.
+Progress and cancel go through http_get's tqdm hook: `update()` reports bytes and raises when
+cancelled.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,6 +19,8 @@ from typing import Callable
 from ondevice.models import file_sha256
 
 SHA256_HEX = 64
+SHA256_ETAG = re.compile(r"[0-9a-f]{64}")
+PARTIAL_DIR = ".partial"
 
 
 class DownloadError(Exception):
@@ -69,6 +74,21 @@ def _progress_bar(report: Callable[[DownloadProgress], None] | None,
     return ProgressHook
 
 
+def _partial_for(dest: Path, filename: str, etag: str | None) -> Path:
+    """The partial file to append to: kept only if it belongs to the same version (etag)."""
+    partial = dest / PARTIAL_DIR / f"{filename}.part"
+    stamp = partial.with_name(partial.name + ".etag")
+    partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        same = stamp.read_text() == str(etag)
+    except OSError:
+        same = False
+    if not same:  # another version of the file (or none yet): start from zero
+        partial.unlink(missing_ok=True)
+        stamp.write_text(str(etag))
+    return partial
+
+
 def download_gguf(repo: str, filename: str, dest: Path, *, sha256: str | None = None,
                   revision: str = "main", endpoint: str | None = None,
                   progress: Callable[[DownloadProgress], None] | None = None,
@@ -79,7 +99,8 @@ def download_gguf(repo: str, filename: str, dest: Path, *, sha256: str | None = 
         repo: "owner/name" on the hub.
         filename: the .gguf file's path in the repo.
         dest: the folder the file goes to (it keeps the repo's sub-folders).
-        sha256: expected hex digest; a mismatch deletes the file and raises.
+        sha256: expected hex digest. Without it, the hub's LFS etag (the file's sha256) is
+            checked instead when there is one. A mismatch deletes the file and raises.
         revision: branch, tag or commit.
         endpoint: the hub's URL (default: $HF_ENDPOINT, else huggingface.co).
         progress: called with DownloadProgress as bytes arrive.
@@ -89,15 +110,20 @@ def download_gguf(repo: str, filename: str, dest: Path, *, sha256: str | None = 
     Raises:
         DownloadCancelled, DownloadError (one sentence each).
     """
-    import huggingface_hub
-    from huggingface_hub import errors
+    from huggingface_hub import errors, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get
 
     expected = check_request(repo, filename, sha256)
-    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / filename
     try:
-        path = Path(huggingface_hub.hf_hub_download(
-            repo, filename, revision=revision, local_dir=dest, endpoint=endpoint,
-            tqdm_class=_progress_bar(progress, should_stop)))
+        meta = get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision,
+                                               endpoint=endpoint), endpoint=endpoint)
+        if expected is None and meta.etag and SHA256_ETAG.fullmatch(meta.etag):
+            expected = meta.etag  # an LFS file's etag is its sha256
+        partial = _partial_for(dest, filename, meta.etag)
+        with open(partial, "ab") as handle:
+            http_get(meta.location, handle, resume_size=handle.tell(), expected_size=meta.size,
+                     displayed_filename=filename, tqdm_class=_progress_bar(progress, should_stop))
     except DownloadCancelled:
         raise
     except errors.EntryNotFoundError as exc:
@@ -108,13 +134,17 @@ def download_gguf(repo: str, filename: str, dest: Path, *, sha256: str | None = 
         raise DownloadError(f"{repo} has no revision {revision}.") from exc
     except errors.OfflineModeIsEnabled as exc:
         raise DownloadError("Downloads are switched off here (HF_HUB_OFFLINE is set).") from exc
-    except (OSError, errors.HfHubHTTPError, ValueError) as exc:
-        raise DownloadError(f"The download of {filename} failed ({exc}).") from exc
+    except Exception as exc:  # network, disk, HTTP: all end as one sentence
+        raise DownloadError(f"The download of {filename} failed ({exc}); try again to "
+                            "resume it.") from exc
     if expected is not None:
-        actual = file_sha256(path)
+        actual = file_sha256(partial)
         if actual != expected:
-            path.unlink(missing_ok=True)
-            raise DownloadError(f"{filename} does not match the sha256 given (got {actual}); "
+            partial.unlink(missing_ok=True)
+            raise DownloadError(f"{filename} does not match the sha256 expected (got {actual}); "
                                 "the file was deleted.")
-    os.chmod(path, 0o600)  # the data folder is owner-only, and so is what it holds
-    return path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(partial, 0o600)  # the data folder is owner-only, and so is what it holds
+    os.replace(partial, target)
+    partial.with_name(partial.name + ".etag").unlink(missing_ok=True)
+    return target

@@ -29,11 +29,11 @@ def split_segments(text: str) -> list[Segment]:
     segments, at = [], 0
     for match in FENCE.finditer(text):
         if text[at:match.start()].strip():
-            segments.append(Segment("text", text[at:match.start()]))
+            segments.append(Segment("text", text[at:match.start()].strip("\n")))
         segments.append(Segment("code", match.group(2).rstrip("\n"), match.group(1).strip()))
         at = match.end()
     if text[at:].strip() or not segments:
-        segments.append(Segment("text", text[at:]))
+        segments.append(Segment("text", text[at:].strip("\n")))
     return segments
 
 
