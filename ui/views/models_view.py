@@ -40,6 +40,8 @@ class ModelsView(QWidget):
         self.app = app
         self._scan: BackgroundCall | None = None
         self._download: BackgroundCall | None = None
+        self._closed = False
+        self._looked = False  # the first look happens when the pane is first shown
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 16)
         layout.setSpacing(10)
@@ -86,7 +88,11 @@ class ModelsView(QWidget):
         row.addWidget(self.status, 1)
         layout.addLayout(row)
         layout.addWidget(self._download_box())
-        self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._looked:
+            self.refresh()
 
     def _download_box(self) -> QWidget:
         box = QWidget()
@@ -139,8 +145,9 @@ class ModelsView(QWidget):
 
     def refresh(self) -> None:
         """Look for models again, off the UI thread (reading headers takes a moment)."""
-        if self._scan is not None and self._scan.is_running():
+        if self._closed or (self._scan is not None and self._scan.is_running()):
             return
+        self._looked = True
         home = self.app.home
         self._scan = BackgroundCall(lambda _report, _stopped: available_models(home), self)
         self._scan.done.connect(self._listed)
@@ -149,6 +156,8 @@ class ModelsView(QWidget):
         self._scan.start()
 
     def _listed(self, models) -> None:
+        if self._closed:  # the answer arrived after shutdown: the store is closed
+            return
         self.model.set_models(models, self._in_use())
         self.status.setText(f"{len(models)} models found." if len(models) != 1
                             else "Only the bundled model was found.")
@@ -197,11 +206,13 @@ class ModelsView(QWidget):
 
     @property
     def downloading(self) -> bool:
-        return self._download is not None and self._download.is_running()
+        return not self.download_button.isEnabled()  # re-enabled when the last one ended
 
     def start_download(self) -> None:
         if self.downloading:
             return
+        if self._download is not None:
+            self._download.wait()  # the last one has ended; let its thread finish exiting
         repo, filename = self.repo_edit.text().strip(), self.file_edit.text().strip()
         sha256 = self.sha_edit.text().strip() or None
         if not repo or not filename:
@@ -232,6 +243,8 @@ class ModelsView(QWidget):
                                 f"{progress.total / 1e6:.0f} MB")
 
     def _downloaded(self, path) -> None:
+        if self._closed:
+            return
         self._download_ended(f"Downloaded {Path(path).name}. Select it and click Use this model.")
         self.refresh()
         self.listed.connect(lambda: self.select(path), Qt.SingleShotConnection)
@@ -248,6 +261,7 @@ class ModelsView(QWidget):
 
     def shutdown(self) -> None:
         """Stop a download (it resumes next time) and wait for background reads."""
+        self._closed = True
         for call in (self._download, self._scan):
             if call is not None:
                 call.cancel()
