@@ -49,7 +49,9 @@ def available_models(home: Path, user_home: Path | None = None) -> list[FoundMod
         bundled = read_gguf_info(bundled_model_path())
     except (GgufReadError, ModelFileError):
         return found
-    return [FoundModel(BUNDLED, bundled.name, bundled)] + [
+    # Its file name, as the status bar shows it (its header's name is a training-run label).
+    label = bundled.path.name.removesuffix(".gguf")
+    return [FoundModel(BUNDLED, label, bundled)] + [
         model for model in found if model.info.path.resolve() != bundled.path.resolve()]
 
 

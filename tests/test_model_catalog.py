@@ -104,3 +104,35 @@ def test_cli_lists_uses_and_refuses(user_home, nocturne_home):
     assert "cannot chat" in message and "Traceback" not in message and message.count("\n") == 1
     listing = run_cli("models", "list", home=nocturne_home, env=env).stdout.decode()
     assert next(line for line in listing.splitlines() if "tiny-llama" in line).startswith("*")
+
+
+def test_the_fast_header_reader_agrees_with_gguf_reader_on_the_bundled_model(model_path):
+    import gguf
+
+    reader = gguf.GGUFReader(model_path)
+    info = read_gguf_info(model_path)
+    assert info.parameters == sum(int(t.n_elements) for t in reader.tensors)
+    assert info.architecture == reader.fields["general.architecture"].contents()
+    assert info.name == reader.fields["general.name"].contents()
+    assert info.chat_template == ("tokenizer.chat_template" in reader.fields)
+    file_type = gguf.LlamaFileType(reader.fields["general.file_type"].contents())
+    assert info.quantization == file_type.name.removeprefix("MOSTLY_")
+
+
+def test_a_damaged_header_is_one_sentence_and_never_hangs(tmp_path):
+    from ondevice.gguf_info import GgufReadError
+
+    good = write_gguf(tmp_path / "good.gguf").read_bytes()
+    for cut in (3, 10, 40, len(good) // 2):
+        damaged = tmp_path / f"cut{cut}.gguf"
+        damaged.write_bytes(good[:cut])
+        with pytest.raises(GgufReadError, match="not a readable GGUF"):
+            read_gguf_info(damaged)
+    # A string array claiming 2**60 entries ends at the file's end, not after 2**60 steps.
+    huge = tmp_path / "huge.gguf"
+    huge.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little")
+                     + (1).to_bytes(8, "little") + (3).to_bytes(8, "little") + b"key"
+                     + (9).to_bytes(4, "little") + (8).to_bytes(4, "little")
+                     + (2**60).to_bytes(8, "little") + b"\x01" * 64)
+    with pytest.raises(GgufReadError):
+        read_gguf_info(huge)

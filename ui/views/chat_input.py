@@ -18,7 +18,7 @@ class ChatInput(QPlainTextEdit):
         self.setAccessibleDescription("Type a message; Enter sends it, Shift+Enter adds a line.")
         self.setTabChangesFocus(True)  # keyboard users can Tab out to the buttons
         self.setObjectName("chatInput")
-        self.setMaximumHeight(120)
+        self.setMaximumHeight(96)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Return, Qt.Key_Enter):

@@ -227,8 +227,7 @@ class ChatView(QWidget):
         widget.correct_requested.connect(self._correct)
         widget.remember_requested.connect(self._remember)
         self.welcome.hide()
-        # The user's words sit in a bubble on the right; answers use the column's width.
-        self.messages_layout.addWidget(widget, 0, Qt.AlignRight if role == "user" else Qt.Alignment())
+        self.messages_layout.addWidget(widget)
         return widget
 
     def send(self, text: str | None = None, vary: bool = False) -> int | None:

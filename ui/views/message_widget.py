@@ -35,17 +35,26 @@ class MessageWidget(QFrame):
         self.role = role
         self.text = text
         self.message_id: int | None = None
-        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
-        self.setFrameShape(QFrame.StyledPanel)
+        self.setObjectName("message")
         self._render_timer = QTimer(self, singleShot=True, interval=RENDER_EVERY_MS)
         self._render_timer.timeout.connect(self._render)
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        self.bubble = QFrame()
+        self.bubble.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        layout = QVBoxLayout(self.bubble)
         if role == "user":
-            layout.setContentsMargins(14, 10, 14, 4)
-            self.setMaximumWidth(USER_BUBBLE_MAX_WIDTH)
+            layout.setContentsMargins(16, 10, 16, 10)
+            self.bubble.setMaximumWidth(USER_BUBBLE_MAX_WIDTH)
+            row = QHBoxLayout()  # a stretch on the left pushes the bubble to the right
+            row.addStretch(1)
+            row.addWidget(self.bubble)
+            outer.addLayout(row)
         else:
-            layout.setContentsMargins(2, 6, 2, 2)
+            layout.setContentsMargins(2, 0, 2, 0)
+            outer.addWidget(self.bubble)
         layout.setSpacing(6)
         self.header = QLabel("You" if role == "user" else "Nocturne")
         self.header.setObjectName("messageHeader")
@@ -61,7 +70,7 @@ class MessageWidget(QFrame):
         self.note.setWordWrap(True)
         self.note.hide()
         layout.addWidget(self.note)
-        layout.addLayout(self._actions())
+        outer.addLayout(self._actions())
         self._render()
         if message is not None:
             self.set_logged(message)
@@ -80,6 +89,8 @@ class MessageWidget(QFrame):
     def _actions(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(2)
+        if self.role == "user":
+            row.addStretch(1)  # under the bubble, on the right
         self.copy_button = self._button("Copy", "Copy message", "Copy this message as Markdown",
                                         self.copy)
         self.copy_code_button = self._button("Copy code", "Copy code", "Copy the code blocks",
@@ -102,7 +113,8 @@ class MessageWidget(QFrame):
             else:  # ratings and corrections are about answers, not the user's own words
                 button.hide()
         row.addWidget(self.remember_button)
-        row.addStretch(1)
+        if self.role != "user":
+            row.addStretch(1)
         self._logged_buttons = [self.remember_button]
         if self.role == "assistant":
             self._logged_buttons += [self.up_button, self.down_button, self.correct_button]
@@ -147,9 +159,19 @@ class MessageWidget(QFrame):
                     widget.show_code(segment.text, segment.language, theme)
                 else:
                     widget.setText(segment.text)
+                    if self.role == "user":
+                        self._fit_bubble(widget, segment.text)
                 self._shown[number] = segment
         self._drop_segments(len(segments))
         self.copy_code_button.setVisible(any(s.kind == "code" for s in segments))
+
+    @staticmethod
+    def _fit_bubble(label: QLabel, text: str) -> None:
+        """A short message gets a snug bubble, a long one wraps at the bubble's full width
+        (a wrapped label's own size hint would make it a narrow column)."""
+        natural = max(label.fontMetrics().horizontalAdvance(line) for line in text.splitlines() or [""])
+        margins = 32  # the bubble's left and right padding
+        label.setMinimumWidth(min(natural + 2, USER_BUBBLE_MAX_WIDTH - margins))
 
     def _drop_segments(self, start: int) -> None:
         for widget in self._segment_widgets[start:]:

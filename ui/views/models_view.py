@@ -23,6 +23,8 @@ from ui.models.model_table import PATH_ROLE, ModelTableModel
 LEAD = ("Nocturne chats with any GGUF model that has a chat template. It finds the ones LM "
         "Studio, Ollama, GPT4All, Jan and the Hugging Face cache keep; the bundled model "
         "always works.")
+NONE_FOUND = ("Only the bundled model is here: no LM Studio, Ollama, GPT4All, Jan or Hugging Face "
+              "models were found. Add a .gguf file, or download one below.")
 
 
 class ModelsView(QWidget):
@@ -117,6 +119,7 @@ class ModelsView(QWidget):
         self.cancel_button.setAccessibleName("Cancel the download")
         self.cancel_button.clicked.connect(self.cancel_download)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.hide()  # shown only while a download runs
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Download progress")
         self.progress.setTextVisible(False)
@@ -159,8 +162,7 @@ class ModelsView(QWidget):
         if self._closed:  # the answer arrived after shutdown: the store is closed
             return
         self.model.set_models(models, self._in_use())
-        self.status.setText(f"{len(models)} models found." if len(models) != 1
-                            else "Only the bundled model was found.")
+        self.status.setText(f"{len(models)} models found." if len(models) > 1 else NONE_FOUND)
         self.listed.emit()
 
     def _say(self, text: str) -> None:
@@ -231,6 +233,7 @@ class ModelsView(QWidget):
         self.progress.show()
         self.download_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
         self.status.setText(f"Downloading {filename}…")
         self._download.start()
 
@@ -253,6 +256,8 @@ class ModelsView(QWidget):
         self.progress.hide()
         self.download_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.hide()
+        self.cancel_button.hide()  # shown only while a download runs
         self.status.setText(message)
 
     def cancel_download(self) -> None:
