@@ -26,8 +26,9 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=160)
     args = parser.parse_args()
 
-    from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Slot
+    from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     qt = QApplication(sys.argv)
@@ -45,39 +46,29 @@ def main() -> int:
     window.show()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    chat, models = window.chat_view, window.models_view
 
-    def wait(signal=None, ms: int = 400) -> None:
-        loop = QEventLoop()
-
-        class Done(QObject):  # a QObject slot runs on the UI thread
-            @Slot(object)
-            def done(self, *_):
-                loop.quit()
-
-        done = Done()
-        if signal is not None:
-            signal.connect(done.done)
-        QTimer.singleShot(ms if signal is None else 300_000, loop.quit)
-        loop.exec()
+    def until(condition) -> None:
+        if not QTest.qWaitFor(condition, 300_000):
+            sys.exit("look_screenshots: the window did not get there in 5 minutes.")
 
     def shoot(name: str) -> None:
-        wait(ms=500)  # let layouts settle and paint
+        QTest.qWait(500)  # let layouts settle and paint
         image = window.screen().grabWindow(window.winId())
         path = out / f"{name}.png"
         image.save(str(path))
         print(f"wrote {path}")
 
     window.queue.load()
-    wait(window.queue.worker.loaded)
+    until(lambda: window.model_label.text() != "Model: loading…")
     shoot("welcome-light")
-    window.chat_view.send(PROMPT)
-    wait(window.chat_view.answer_finished)
-    conversation = window.chat_view.conversation.id
-    window.chat_view.input.setPlainText("Thanks! And the cube?")
+    chat.send(PROMPT)
+    until(lambda: not chat.busy)
+    chat.input.setPlainText("Thanks! And the cube?")
     shoot("chat-light")
-    window.tabs.setCurrentWidget(window.models_view)
-    wait(window.models_view.listed, ms=0)
-    window.models_view.table.selectRow(0)
+    window.tabs.setCurrentWidget(models)
+    until(lambda: models.model.rowCount() > 0)
+    models.table.selectRow(0)
     shoot("models-light")
 
     # What the OS does when the user switches to dark mode.
@@ -85,9 +76,8 @@ def main() -> int:
     shoot("models-dark")
     window.tabs.setCurrentWidget(window.chat_view)
     shoot("chat-dark")
-    window.chat_view.new_chat()
+    chat.new_chat()
     shoot("welcome-dark")
-    window.open_conversation(conversation)
     window.shutdown()
     shutil.rmtree(home.parent, ignore_errors=True)
     return 0

@@ -14,6 +14,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CHUNK = 64 * 1024
 RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
@@ -133,3 +135,23 @@ class HubServer:
                     self.close_connection = True  # a dropped connection mid-file
 
         return Handler
+
+
+@pytest.fixture
+def hub_online(monkeypatch):
+    """conftest keeps the hub offline for every other test; these ones talk to 127.0.0.1.
+
+    Returns a function that points huggingface_hub at a HubServer (what HF_ENDPOINT does at
+    import time).
+    """
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    # Small reads, so progress and cancel happen mid-file (the library default is 10 MB).
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
+
+    def point_at(hub: HubServer) -> None:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    return point_at

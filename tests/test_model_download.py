@@ -12,7 +12,9 @@ from app.model_library import DownloadFailed, DownloadStopped, download_model, d
 from ondevice.gguf_info import read_gguf_info
 from tests.conftest import run_cli
 from tests.gguf_helpers import write_gguf
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, hub_online
+
+__all__ = ["hub_online"]  # the fixture, imported for pytest
 
 REPO = "someone/Tiny-GGUF"
 FILE = "tiny-Q4_1.gguf"
@@ -26,36 +28,16 @@ def model_bytes(tmp_path) -> bytes:
     return data + os.urandom(3 * 1024 * 1024)  # trailing bytes: still a readable header
 
 
-@pytest.fixture
-def online(monkeypatch):
-    """conftest keeps the hub offline for every other test; these ones talk to 127.0.0.1.
-
-    Returns a function that points huggingface_hub at a HubServer (what HF_ENDPOINT does at
-    import time).
-    """
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    # Small reads, so progress and cancel happen mid-file (the library default is 10 MB).
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
-
-    def point_at(hub: HubServer) -> None:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    return point_at
-
-
-def download(app, online, hub, **kwargs):
-    online(hub)
+def download(app, hub_online, hub, **kwargs):
+    hub_online(hub)
     return download_model(app.home, REPO, FILE, **kwargs)
 
 
-def test_download_completes_checks_sha256_and_is_private(app, online, model_bytes):
+def test_download_completes_checks_sha256_and_is_private(app, hub_online, model_bytes):
     digest = hashlib.sha256(model_bytes).hexdigest()
     seen = []
     with HubServer({(REPO, FILE): model_bytes}) as hub:
-        path = download(app, online, hub, sha256=digest.upper(), progress=seen.append)
+        path = download(app, hub_online, hub, sha256=digest.upper(), progress=seen.append)
     assert path == downloads_dir(app.home) / FILE
     assert path.read_bytes() == model_bytes
     assert read_gguf_info(path).name == "Tiny Download"
@@ -64,42 +46,42 @@ def test_download_completes_checks_sha256_and_is_private(app, online, model_byte
     assert [p.done for p in seen] == sorted(p.done for p in seen)
 
 
-def test_a_dropped_connection_resumes_where_it_stopped(app, online, model_bytes):
+def test_a_dropped_connection_resumes_where_it_stopped(app, hub_online, model_bytes):
     cut = 1024 * 1024
     with HubServer({(REPO, FILE): model_bytes}, cut_first_get_after=cut) as hub:
-        path = download(app, online, hub)
+        path = download(app, hub_online, hub)
     assert path.read_bytes() == model_bytes
     assert hub.ranges() == [f"bytes={cut}-"]  # the second GET asked only for the rest
     assert hub.bytes_sent == len(model_bytes)
 
 
-def test_cancel_keeps_the_part_and_the_next_try_resumes(app, online, model_bytes):
+def test_cancel_keeps_the_part_and_the_next_try_resumes(app, hub_online, model_bytes):
     with HubServer({(REPO, FILE): model_bytes}, seconds_per_chunk=0.01) as hub:
         got = []
         with pytest.raises(DownloadStopped, match="cancelled"):
-            download(app, online, hub, progress=got.append,
+            download(app, hub_online, hub, progress=got.append,
                      should_stop=lambda: bool(got) and got[-1].done >= 512 * 1024)
         assert not (downloads_dir(app.home) / FILE).exists()
         sent_before = hub.bytes_sent
         assert sent_before < len(model_bytes)
         hub.seconds_per_chunk = 0
-        path = download(app, online, hub)
+        path = download(app, hub_online, hub)
     assert path.read_bytes() == model_bytes
     resumed_at = int(hub.ranges()[-1].removeprefix("bytes=").rstrip("-"))
     assert resumed_at >= 512 * 1024  # it did not start over
     assert hub.bytes_sent < 2 * len(model_bytes) - resumed_at + 1
 
 
-def test_a_wrong_sha256_deletes_the_file_and_says_so(app, online, model_bytes):
+def test_a_wrong_sha256_deletes_the_file_and_says_so(app, hub_online, model_bytes):
     with HubServer({(REPO, FILE): model_bytes}) as hub:
         with pytest.raises(DownloadFailed, match="does not match the sha256"):
-            download(app, online, hub, sha256="ab" * 32)
+            download(app, hub_online, hub, sha256="ab" * 32)
     assert not (downloads_dir(app.home) / FILE).exists()
 
 
-def test_missing_repo_or_file_and_bad_input_are_one_sentence(app, online, model_bytes):
+def test_missing_repo_or_file_and_bad_input_are_one_sentence(app, hub_online, model_bytes):
     with HubServer({(REPO, FILE): model_bytes}) as hub:
-        online(hub)
+        hub_online(hub)
         with pytest.raises(DownloadFailed, match="has no file other.gguf"):
             download_model(app.home, REPO, "other.gguf")
         with pytest.raises(DownloadFailed, match="no model repo nobody/Nothing"):

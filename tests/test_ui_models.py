@@ -11,12 +11,12 @@ from PySide6.QtGui import QFont
 
 from app.context import Nocturne
 from tests.gguf_helpers import plant_other_apps, user_home, write_gguf
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, hub_online
 from ui.main_window import MainWindow
 from ui.models.model_table import COLUMNS
 from ui.views.models_view import ModelsView
 
-__all__ = ["user_home"]
+__all__ = ["user_home", "hub_online"]  # fixtures, imported for pytest
 
 
 def cell(view: ModelsView, row: int, column: str, role=Qt.DisplayRole):
@@ -89,20 +89,6 @@ def test_picking_a_model_reloads_the_engine_off_the_ui_thread(qtbot, user_home, 
         assert window.model_label.text() == "Model: smol-copy"
     finally:
         window.shutdown()
-
-
-@pytest.fixture
-def hub_online(monkeypatch):
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
-
-    def point_at(hub: HubServer) -> None:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    return point_at
 
 
 def test_download_in_the_pane_can_be_cancelled_then_completes(qtbot, view, tmp_path, hub_online,
