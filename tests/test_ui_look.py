@@ -110,3 +110,15 @@ def test_long_titles_end_in_an_ellipsis_without_a_sideways_scrollbar(qtbot, wind
         "I am planning a long trip through Portugal and Spain next…")
     assert not panel.list.horizontalScrollBar().isVisible()
     assert not window.chat_view.scroll.horizontalScrollBar().isVisible()
+
+
+def test_an_unknown_scheme_follows_a_dark_desktop_palette(qapp):
+    from PySide6.QtGui import QColor
+
+    from ui.style import theme_for
+
+    dark_desktop = QPalette()
+    dark_desktop.setColor(QPalette.Window, QColor("#202020"))
+    assert theme_for(Qt.ColorScheme.Unknown, dark_desktop) is DARK
+    assert theme_for(Qt.ColorScheme.Unknown, qapp.style().standardPalette()) is LIGHT
+    assert theme_for(Qt.ColorScheme.Dark) is DARK and theme_for(Qt.ColorScheme.Light) is LIGHT

@@ -173,8 +173,10 @@ def apply_style(qt: QApplication) -> None:
     """Fusion everywhere, in the theme the OS asks for now and whenever it changes."""
     qt.setStyle("Fusion")
     hints = QGuiApplication.styleHints()
-    system_palette = qt.style().standardPalette()
-    apply_theme(qt, theme_for(hints.colorScheme(), system_palette))
-    if not qt.property("nocturneFollowsScheme"):  # connect once, however often this runs
-        qt.setProperty("nocturneFollowsScheme", True)
-        hints.colorSchemeChanged.connect(lambda scheme: apply_theme(qt, theme_for(scheme)))
+    if qt.property("nocturneFollowsScheme"):  # styled before: our own palette says nothing
+        apply_theme(qt, theme_for(hints.colorScheme()))
+        return
+    # The desktop's own palette, still untouched, is the best guess when the scheme is Unknown.
+    apply_theme(qt, theme_for(hints.colorScheme(), qt.palette()))
+    qt.setProperty("nocturneFollowsScheme", True)
+    hints.colorSchemeChanged.connect(lambda scheme: apply_theme(qt, theme_for(scheme)))
