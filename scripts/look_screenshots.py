@@ -12,6 +12,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,9 +49,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     chat, models = window.chat_view, window.models_view
 
-    def until(condition) -> None:
-        if not QTest.qWaitFor(condition, 300_000):
-            sys.exit("look_screenshots: the window did not get there in 5 minutes.")
+    def until(condition, seconds: float = 300) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                sys.exit("look_screenshots: the window did not get there in time.")
+            QTest.qWait(50)  # keeps the event loop (and the answer's stream) running
 
     def shoot(name: str) -> None:
         QTest.qWait(500)  # let layouts settle and paint
