@@ -169,7 +169,8 @@ class MessageWidget(QFrame):
     def _fit_bubble(label: QLabel, text: str) -> None:
         """A short message gets a snug bubble, a long one wraps at the bubble's full width
         (a wrapped label's own size hint would make it a narrow column)."""
-        natural = max(label.fontMetrics().horizontalAdvance(line) for line in text.splitlines() or [""])
+        metrics = label.fontMetrics()
+        natural = max(metrics.horizontalAdvance(line) for line in text.splitlines() or [""])
         margins = 32  # the bubble's left and right padding
         label.setMinimumWidth(min(natural + 2, USER_BUBBLE_MAX_WIDTH - margins))
 
