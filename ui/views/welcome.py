@@ -12,8 +12,8 @@ FEATURES = (
     ("Nightly learning", "While you sleep, Nocturne trains a small add-on to the model on your "
                          "approved memories, so it knows them without being told."),
 )
-PRIVACY = ("Private by design: your chats, memories and training stay on this computer, "
-           "with no account, no cloud and no network calls.")
+PRIVACY = ("Private by design: your chats, memories and training stay on this computer. No "
+           "account, no cloud: Nocturne goes online only to download a model you ask for.")
 SUGGESTIONS = (
     "Write a haiku about the night sky.",
     "Give me three tips for sleeping better.",
