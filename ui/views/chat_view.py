@@ -65,11 +65,10 @@ class ChatView(QWidget):
         self.new_chat(False)
 
     @staticmethod
-    def _centred(inner: QWidget | None = None, layout=None) -> QWidget:
-        """`inner` (or `layout`) in a column of at most COLUMN_WIDTH, centred."""
-        column = inner or QWidget()
-        if layout is not None:
-            column.setLayout(layout)
+    def _centred(layout) -> QWidget:
+        """`layout` in a column of at most COLUMN_WIDTH, centred."""
+        column = QWidget()
+        column.setLayout(layout)
         column.setMaximumWidth(COLUMN_WIDTH)
         holder = QWidget()
         row = QHBoxLayout(holder)
@@ -95,7 +94,7 @@ class ChatView(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
         head.addWidget(self.banner)
-        layout.addWidget(self._centred(layout=head))
+        layout.addWidget(self._centred(head))
 
         self.scroll = QScrollArea()
         self.scroll.setObjectName("messageScroll")
@@ -113,7 +112,7 @@ class ChatView(QWidget):
         self.messages_layout.setSpacing(18)
         column.addLayout(self.messages_layout)
         column.addStretch(1)
-        self.messages = self._centred(layout=column)
+        self.messages = self._centred(column)
         self.messages.setObjectName("messages")
         self.scroll.setWidget(self.messages)
         # Follow the stream: when the content grows, stay at the bottom.
@@ -139,7 +138,7 @@ class ChatView(QWidget):
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
         bottom.addLayout(buttons)
-        layout.addWidget(self._centred(layout=bottom))
+        layout.addWidget(self._centred(bottom))
         return side
 
     @staticmethod
