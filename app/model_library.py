@@ -67,7 +67,7 @@ def use_model(app, path: str | Path | None) -> str:
     if path in (None, "", "default", "bundled"):
         app.settings.set("model_path", None)
         return read_gguf_info(bundled_model_path()).name
-    path = Path(path).expanduser().resolve()
+    path = Path(path).expanduser().absolute()  # a symlink (HF cache snapshot) stays one
     try:
         check_gguf(path)
         info = read_gguf_info(path)

@@ -104,6 +104,11 @@ def test_cli_lists_uses_and_refuses(user_home, nocturne_home):
     assert "cannot chat" in message and "Traceback" not in message and message.count("\n") == 1
     listing = run_cli("models", "list", home=nocturne_home, env=env).stdout.decode()
     assert next(line for line in listing.splitlines() if "tiny-llama" in line).startswith("*")
+    # A Hugging Face cache file is a symlink into blobs/: chosen by its link, shown as in use.
+    assert run_cli("models", "use", str(planted["Hugging Face"]), home=nocturne_home,
+                   env=env).returncode == 0
+    listing = run_cli("models", "list", home=nocturne_home, env=env).stdout.decode()
+    assert next(line for line in listing.splitlines() if "tiny-hf" in line).startswith("*")
 
 
 def test_the_fast_header_reader_agrees_with_gguf_reader_on_the_bundled_model(model_path):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.cli.common import err, opened, table
-from app.model_library import available_models, download_model, use_model
+from app.model_library import BUNDLED, available_models, download_model, use_model
 from ondevice.gguf_info import chat_reason, human_parameters, human_size, learn_reason
 
 
@@ -37,7 +38,8 @@ def list_cmd(args: argparse.Namespace) -> int:
     rows = []
     for found in models:
         info = found.info
-        in_use = (str(info.path) == current) or (current is None and found.source == "Bundled")
+        in_use = (Path(current).resolve() == info.path.resolve() if current
+                  else found.source == BUNDLED)
         rows.append(["*" if in_use else "", found.source, found.label, info.architecture,
                      human_parameters(info.parameters), info.quantization, human_size(info.size),
                      yes_or_reason(chat_reason(info)), yes_or_reason(learn_reason(info)),
