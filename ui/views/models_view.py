@@ -95,6 +95,8 @@ class ModelsView(QWidget):
         super().showEvent(event)
         if not self._looked:
             self.refresh()
+        elif not self._closed:  # Settings may have changed the model meanwhile
+            self.model.set_in_use(self._in_use())
 
     def _download_box(self) -> QWidget:
         box = QWidget()
