@@ -122,3 +122,25 @@ def test_an_unknown_scheme_follows_a_dark_desktop_palette(qapp):
     assert theme_for(Qt.ColorScheme.Unknown, dark_desktop) is DARK
     assert theme_for(Qt.ColorScheme.Unknown, qapp.style().standardPalette()) is LIGHT
     assert theme_for(Qt.ColorScheme.Dark) is DARK and theme_for(Qt.ColorScheme.Light) is LIGHT
+
+
+def ink(icon) -> int:
+    """Lightness of the crescent's darkest-or-lightest opaque pixel (its ink)."""
+    image = icon.pixmap(64, 64).toImage()
+    colours = [image.pixelColor(x, y) for x in range(64) for y in range(64)]
+    opaque = [c.lightness() for c in colours if c.alpha() == 255]
+    assert opaque, "the icon is empty"
+    return sorted(opaque)[len(opaque) // 2]
+
+
+def test_the_tray_icon_contrasts_with_the_panel_and_follows_the_scheme(styled, qtbot):
+    from ui.icon import tray_icon
+    from ui.tray import Tray
+
+    assert ink(tray_icon(dark_panel=True)) > 200  # light ink on a dark panel
+    assert ink(tray_icon(dark_panel=False)) < 100  # dark ink on a light panel
+    tray = Tray()
+    flip_scheme(Qt.ColorScheme.Dark)
+    assert ink(tray.icon()) > 200
+    flip_scheme(Qt.ColorScheme.Light)
+    assert ink(tray.icon()) < 100
