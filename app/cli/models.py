@@ -65,7 +65,9 @@ def download_cmd(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     with opened(adapters=False) as app:
-        path = download_model(app.home, args.repo, args.file, args.sha256, progress=show)
-    err("")
+        try:
+            path = download_model(app.home, args.repo, args.file, args.sha256, progress=show)
+        finally:
+            err("")  # end the progress line, so an error starts on its own line
     print(f"Downloaded {path}. Use it with `nocturne models use {path}`.")
     return 0
