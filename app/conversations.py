@@ -8,6 +8,21 @@ from app.errors import InputError, NotFoundError
 from app.store import Store, now_iso
 
 TITLE_CHARS = 60
+ELLIPSIS = "…"
+
+
+def short_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """A conversation title from its first message: whole words only, "…" when cut.
+
+    A word longer than the whole limit (a URL, a path) is the one case cut mid-word.
+    """
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words
+    head = words[: limit - len(ELLIPSIS) + 1]  # +1: a space right after the cut keeps the word
+    cut = head.rfind(" ")
+    head = head[:cut] if cut > 0 else head[: limit - len(ELLIPSIS)]
+    return head.rstrip(" ,;:.-–—") + ELLIPSIS
 
 
 @dataclass
@@ -30,7 +45,7 @@ class ConversationLog:
 
     def create(self, title: str) -> int:
         stamp = now_iso()
-        title = " ".join(title.split())[:TITLE_CHARS] or "New chat"
+        title = short_title(title) or "New chat"
         with self.store.transaction() as db:
             return db["conversations"].insert(
                 {"title": title, "created_at": stamp, "updated_at": stamp}

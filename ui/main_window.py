@@ -12,6 +12,7 @@ from ui.import_chats import ChatImport
 from ui.views.chat_view import ChatView
 from ui.views.learning_view import LearningView
 from ui.views.memories_view import MemoriesView
+from ui.views.models_view import ModelsView
 from ui.views.settings_dialog import SettingsDialog
 from ui.workers import ModelQueue
 
@@ -44,12 +45,14 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView(app, self.queue)
         self.memories_view = MemoriesView(app)
         self.learning_view = LearningView(app, scheduler)
+        self.models_view = ModelsView(app)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.chat_view, "Chat")
         self.tabs.addTab(self.memories_view, "Memories")
         self.tabs.addTab(self.learning_view, "Learning")
+        self.tabs.addTab(self.models_view, "Models")
         settings_button = QToolButton()
         settings_button.setText("Settings")
         settings_button.setAccessibleName("Settings")
@@ -105,7 +108,7 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(chat, "&Stop answering", "Esc", self.chat_view.stop)
         self._action(chat, "&Regenerate", "Ctrl+R", self.chat_view.regenerate)
         view = bar.addMenu("&View")
-        for number, name in enumerate(("&Chat", "&Memories", "&Learning")):
+        for number, name in enumerate(("&Chat", "&Memories", "&Learning", "M&odels")):
             self._action(view, name, f"Ctrl+{number + 1}",
                          lambda _=False, n=number: self.tabs.setCurrentIndex(n))
 
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
         self.chat_import.imported.connect(self.chat_view.panel.refresh)
         self.chat_import.imported.connect(self.memories_view.refresh)
         self.learning_view.adapter_changed.connect(self.queue.reload)
+        self.models_view.model_changed.connect(self.queue.reload)
         # Forgetting is immediate: an adapter that learned deleted memories is dropped now.
         self.memories_view.adapters_tainted.connect(self.queue.reload)
         self.chat_view.panel.adapters_tainted.connect(self.queue.reload)
@@ -215,6 +219,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.learning_view.poll.stop()
+        self.models_view.shutdown()
         self.queue.shutdown()
         if self.scheduler is not None:
             self.scheduler.shutdown()

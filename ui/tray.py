@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ui.icon import app_icon
+from ui.icon import tray_icon
+from ui.style import current_theme
 
 
 class Tray(QSystemTrayIcon):
@@ -17,7 +18,9 @@ class Tray(QSystemTrayIcon):
     quit_requested = Signal()
 
     def __init__(self, parent=None):
-        super().__init__(app_icon(), parent)
+        super().__init__(tray_icon(current_theme().dark), parent)
+        # The panel follows the OS scheme, so the crescent's ink does too.
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
         self.setToolTip("Nocturne")
         self.menu = QMenu()
         for text, signal in (("Open Nocturne", self.open_requested),
@@ -28,6 +31,9 @@ class Tray(QSystemTrayIcon):
             self.menu.addAction(action)
         self.setContextMenu(self.menu)
         self.activated.connect(self._activated)
+
+    def _scheme_changed(self, scheme) -> None:
+        self.setIcon(tray_icon(scheme == Qt.ColorScheme.Dark))
 
     def _activated(self, reason) -> None:
         if reason in (QSystemTrayIcon.Trigger, QSystemTrayIcon.DoubleClick):

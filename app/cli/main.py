@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "app.cli.learn",
     "app.cli.learning",
     "app.cli.agent",
+    "app.cli.models",
 ]
 
 

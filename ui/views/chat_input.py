@@ -17,7 +17,8 @@ class ChatInput(QPlainTextEdit):
         self.setAccessibleName("Message")
         self.setAccessibleDescription("Type a message; Enter sends it, Shift+Enter adds a line.")
         self.setTabChangesFocus(True)  # keyboard users can Tab out to the buttons
-        self.setMaximumHeight(90)
+        self.setObjectName("chatInput")
+        self.setMaximumHeight(96)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Return, Qt.Key_Enter):

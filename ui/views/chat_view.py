@@ -18,7 +18,10 @@ from ui.services import memory_service
 from ui.views.chat_input import ChatInput
 from ui.views.conversation_panel import ConversationPanel
 from ui.views.message_widget import MessageWidget
+from ui.views.welcome import WelcomePane
 from ui.workers import ModelQueue
+
+COLUMN_WIDTH = 820  # messages and the box keep a readable line length on wide windows
 
 
 class ChatView(QWidget):
@@ -46,6 +49,7 @@ class ChatView(QWidget):
         self.queue.worker.reply_finished.connect(self._on_finished)
 
         splitter = QSplitter(Qt.Horizontal, self)
+        splitter.setHandleWidth(1)
         self.panel = ConversationPanel(app)
         self.panel.open_requested.connect(self.open_conversation)
         self.panel.new_requested.connect(self.new_chat)
@@ -56,29 +60,60 @@ class ChatView(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([260, 700])
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         self.new_chat(False)
 
+    @staticmethod
+    def _centred(layout) -> QWidget:
+        """`layout` in a column of at most COLUMN_WIDTH, centred."""
+        column = QWidget()
+        column.setLayout(layout)
+        column.setMaximumWidth(COLUMN_WIDTH)
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(20, 0, 20, 0)
+        row.addStretch(0)
+        row.addWidget(column, 1)
+        row.addStretch(0)
+        return holder
+
     def _conversation_side(self) -> QWidget:
         side = QWidget()
+        side.setObjectName("chatSide")
         layout = QVBoxLayout(side)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(0, 4, 0, 10)
+        layout.setSpacing(6)
+        head = QVBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel()
         self.title.setObjectName("conversationTitle")
-        layout.addWidget(self.title)
+        head.addWidget(self.title)
         self.banner = QLabel()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.hide()
-        layout.addWidget(self.banner)
+        head.addWidget(self.banner)
+        layout.addWidget(self._centred(head))
 
         self.scroll = QScrollArea()
+        self.scroll.setObjectName("messageScroll")
+        self.scroll.setFrameShape(QScrollArea.NoFrame)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # text wraps instead
         self.scroll.setAccessibleName("Messages")
-        self.messages = QWidget()
-        self.messages_layout = QVBoxLayout(self.messages)
-        self.messages_layout.addStretch(1)
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 12)
+        column.setSpacing(0)
+        self.welcome = WelcomePane()
+        self.welcome.prompt_chosen.connect(self.send)
+        column.addWidget(self.welcome)
+        self.messages_layout = QVBoxLayout()
+        self.messages_layout.setSpacing(18)
+        column.addLayout(self.messages_layout)
+        column.addStretch(1)
+        self.messages = self._centred(column)
+        self.messages.setObjectName("messages")
         self.scroll.setWidget(self.messages)
         # Follow the stream: when the content grows, stay at the bottom.
         bar = self.scroll.verticalScrollBar()
@@ -87,7 +122,9 @@ class ChatView(QWidget):
 
         self.input = ChatInput()
         self.input.submitted.connect(self.send)
-        layout.addWidget(self.input)
+        bottom = QVBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self.input)
         buttons = QHBoxLayout()
         self.regenerate_button = self._button("Regenerate", "Regenerate the last answer",
                                               "Answer the last message again (Ctrl+R)",
@@ -100,7 +137,8 @@ class ChatView(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
-        layout.addLayout(buttons)
+        bottom.addLayout(buttons)
+        layout.addWidget(self._centred(bottom))
         return side
 
     @staticmethod
@@ -171,22 +209,24 @@ class ChatView(QWidget):
     # -- messages -----------------------------------------------------------------------------
 
     def _clear_messages(self) -> None:
-        while self.messages_layout.count() > 1:
+        while self.messages_layout.count():
             item = self.messages_layout.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
         self._answer = self._question = None
+        self.welcome.show()  # an empty chat teaches what to do
 
     def message_widgets(self) -> list[MessageWidget]:
         layout = self.messages_layout
-        return [layout.itemAt(i).widget() for i in range(layout.count() - 1)]
+        return [layout.itemAt(i).widget() for i in range(layout.count())]
 
     def _add_message(self, role: str, text: str, row: dict | None = None) -> MessageWidget:
         widget = MessageWidget(role, text, row)
         widget.rate_requested.connect(self._rate)
         widget.correct_requested.connect(self._correct)
         widget.remember_requested.connect(self._remember)
-        self.messages_layout.insertWidget(self.messages_layout.count() - 1, widget)
+        self.welcome.hide()
+        self.messages_layout.addWidget(widget)
         return widget
 
     def send(self, text: str | None = None, vary: bool = False) -> int | None:

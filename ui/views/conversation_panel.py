@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLineEdit, QListView, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -31,8 +31,12 @@ class ConversationPanel(QWidget):
         super().__init__(parent)
         self.app = app
         self.model = ConversationListModel(app.log, self)
+        self.setObjectName("conversationPanel")
+        self.setAttribute(Qt.WA_StyledBackground, True)  # so the sidebar colour paints
+        self.setMinimumWidth(220)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search all conversations (Ctrl+F)")
@@ -45,6 +49,7 @@ class ConversationPanel(QWidget):
 
         buttons = QHBoxLayout()
         self.new_button = QPushButton("New chat")
+        self.new_button.setObjectName("primaryButton")
         self.new_button.setAccessibleName("New chat")
         self.new_button.setToolTip("Start a new chat (Ctrl+N)")
         self.new_button.clicked.connect(lambda: self.new_requested.emit(False))
@@ -59,8 +64,12 @@ class ConversationPanel(QWidget):
         self.list = QListView()
         self.list.setModel(self.model)
         self.list.setAccessibleName("Conversations")
-        self.list.setWordWrap(True)
-        self.list.setUniformItemSizes(False)
+        self.list.setObjectName("conversationList")
+        # Titles end in "…" at the panel's edge rather than scrolling sideways.
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.list.setUniformItemSizes(True)
         self.list.activated.connect(self._open_index)
         self.list.clicked.connect(self._open_index)
         layout.addWidget(self.list, 1)

@@ -68,6 +68,7 @@ class MemoriesView(QWidget):
         self.table.doubleClicked.connect(self._double_clicked)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel()
+        self.empty.setObjectName("emptyHint")
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setWordWrap(True)
         self.stack.addWidget(self.table)
@@ -113,7 +114,8 @@ class MemoriesView(QWidget):
             self.empty.setText(
                 "No memories match this filter." if filtered else
                 "No memories yet.\n\nSay “remember that …” in a chat, press “Remember this” "
-                "on a message, or add one here.")
+                "on a message, or add one here. A memory is used in your chats at once, and "
+                "learned into the model itself at night.")
             self.stack.setCurrentWidget(self.empty)
         self._update_buttons()
 
