@@ -34,6 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from bench import devset  # noqa: E402  (after the path: run as a script)
 
+QUICK_REPLAY = 8
+QUICK_DRIFT = 4
+
 
 def _answers(engine, questions: list[str], system_for) -> list[str]:
     from ondevice.engine import GenerationOptions, Usage
@@ -62,7 +65,7 @@ def _kept_trainer(name: str, keep: Path):
     return Keeping
 
 
-def run_one(trainer: str, n: int, cache: Path) -> dict:
+def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False) -> dict:
     """Run the job on the first n dev memories, then ask the dev questions (called in a child)."""
     from app.chat import ChatSettings
     from app.context import Nocturne
@@ -81,7 +84,10 @@ def run_one(trainer: str, n: int, cache: Path) -> dict:
     try:
         ids = add_memories(app, [m.text for m in memories])
         started = time.monotonic()
-        report = run_learning_job(app, trainer=trainer, options=JobOptions(trainer_cls=_kept_trainer(trainer, kept)))
+        # --quick (a loaded machine): fewer replay prompts and drift texts, no base-bare column.
+        limits = {"replay_limit": QUICK_REPLAY, "drift_text_limit": QUICK_DRIFT} if quick else {}
+        options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), **limits)
+        report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
         learned = set(report.get("learned_memories") or []) if report["status"] == "succeeded" else set()
         questions = [q.question for m in memories for q in m.questions]
@@ -102,7 +108,8 @@ def run_one(trainer: str, n: int, cache: Path) -> dict:
                                  n_threads=threads)
             engine.load()
             try:
-                conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
+                if adapter or not quick:
+                    conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
                 skip = learned if adapter else set()
                 conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, skip))
             finally:
@@ -173,11 +180,14 @@ def main() -> int:
     parser.add_argument("--memories", nargs="+", type=int, default=[20], help="how many dev memories (e.g. 20 50 100)")
     parser.add_argument("--trainer", default="llamacpp", choices=["mlx", "llamacpp"])
     parser.add_argument("--out", help="also write every number and answer to this JSON file")
+    parser.add_argument("--max-minutes", type=float, help="the night's training time budget (as `nocturne learn --max-minutes`)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"for a loaded machine: {QUICK_REPLAY} replay prompts, {QUICK_DRIFT} drift texts, no base-bare column")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.trainer, args.one, Path(args.cache))))
+        print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick)))
         return 0
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
@@ -190,8 +200,9 @@ def main() -> int:
     results = []
     for n in args.memories:
         print(f"running the job with {args.trainer} on {n} memories ...", file=sys.stderr, flush=True)
+        extra = (["--max-minutes", str(args.max_minutes)] if args.max_minutes else []) + (["--quick"] if args.quick else [])
         child = subprocess.run([sys.executable, __file__, "--one", str(n), "--trainer", args.trainer,
-                                "--cache", str(cache)], env=env, capture_output=True, text=True, cwd=REPO)
+                                "--cache", str(cache), *extra], env=env, capture_output=True, text=True, cwd=REPO)
         if child.returncode != 0:
             print(child.stderr[-3000:], file=sys.stderr)
             results.append({"memories": n, "status": "failed"})
@@ -200,7 +211,8 @@ def main() -> int:
         print(json.dumps({k: v for k, v in results[-1].items() if k != "answers"}), file=sys.stderr, flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"\n{args.trainer} trainer, bundled SmolLM2-135M-Instruct Q4_1, development set questions\n")
+    print(f"\n{args.trainer} trainer, bundled SmolLM2-135M-Instruct Q4_1, development set questions"
+          + (f", training budget {args.max_minutes:g} min" if args.max_minutes else "") + (", --quick" if args.quick else "") + "\n")
     print_table(results)
     return 0
 
