@@ -24,6 +24,9 @@ REPLAY_SHARE = 0.3
 MAX_OTHER_MEMORIES = 6
 # Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
 PROBES_PER_MEMORY = 2
+# A memory longer than this (tokens) cannot fit one training example (the trainers cut examples
+# at 256 tokens, system prompt included): it is not trained and stays in the chat prompt.
+MAX_MEMORY_TOKENS = 150
 
 SecretCheck = Callable[[str], "str | None"]
 
@@ -88,6 +91,7 @@ class BuildReport:
     questions_per_memory: dict[int, int] = field(default_factory=dict)  # trained questions
     probe_families: set[str] = field(default_factory=set)
     trained_families: set[str] = field(default_factory=set)
+    outcomes: dict[int, str] = field(default_factory=dict)  # memory id -> what became of it
 
 
 def content_sha256(text: str) -> str:
@@ -151,6 +155,11 @@ def build_training_set(
         reason = secret(text)
         if reason:
             report.skipped_secrets.append(f"memory {memory_id}: {reason}")
+            report.outcomes[memory_id] = f"not learned: {reason} (secrets are never trained)"
+            continue
+        if count_tokens(text) > MAX_MEMORY_TOKENS:
+            report.outcomes[memory_id] = (f"not learned: too long to train ({count_tokens(text)} tokens, at most "
+                                          f"{MAX_MEMORY_TOKENS}); it stays in the chat prompt; split it into shorter memories")
             continue
         kept.append((memory_id, text, phrase(text)))
     report.ambiguous_questions = _shared_questions([w for _, _, w in kept])
@@ -162,6 +171,8 @@ def build_training_set(
         trained = [q for q in wordings.trained if q.text.lower() not in report.ambiguous_questions]
         held = [q for q in wordings.probes if q.text.lower() not in report.ambiguous_questions]
         fallback_train, fallback_probe = confirmations(wordings)
+        report.outcomes[memory_id] = (f"taught with {len(trained)} questions" if trained and held else
+                                      "no question shape recognised: taught and probed with yes/no questions")
         trained = trained or [fallback_train]
         held = held or [fallback_probe]
         others = [other for other_id, other, _ in kept if other_id != memory_id]

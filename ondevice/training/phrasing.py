@@ -181,6 +181,8 @@ class _Builder:
 def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -> None:
     who = _who(fact.subject)
     time, pred = _split_subject(fact)
+    if not pred.strip() or not fact.subject.strip():  # "Lumi", "日本語...": no shape to ask about
+        return
     low = pred.lower()
     subject_low = fact.subject.lower()
 
