@@ -184,3 +184,10 @@ def test_trainer_choice_flag_beats_setting_beats_platform():
     assert choose_trainer(None, "auto") == default_trainer()
     with pytest.raises(ValueError):
         choose_trainer("tensorflow", None)
+
+
+@pytest.mark.parametrize("memory", ["", "   ", "Lumi", "私の猫の名前はミソです", "Μένω στην Αθήνα", "I am",
+                                    "am Sunday favourite have next are My are but , but next", "x " * 300])
+def test_any_text_gets_phrasings_without_an_error(memory):
+    wordings = phrase(memory)
+    assert all(q.expected and q.answer for q in wordings.trained + wordings.probes)

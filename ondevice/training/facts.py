@@ -61,6 +61,8 @@ def _clauses(text: str) -> list[str]:
     clauses = [parts[0]]
     for part in parts[1:]:
         words = part.split()
+        if not words:  # "..., but ," : nothing on the right
+            continue
         left, head = clauses[-1], words[0].lower()
         if head in ADVERBS and len(words) > 1:  # "... and still swims": the verb is next
             head = words[1].lower()
