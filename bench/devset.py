@@ -113,3 +113,11 @@ def score(memories: list[DevMemory], answers: list[list[str]]) -> DevScore:
         tally[1] += len(ok)
     by_shape = {shape: h / t for shape, (h, t) in sorted(shape_hits.items())}
     return DevScore(hits / total if total else 0.0, hits, total, by_shape, recalled)
+
+
+def score_subset(memories: list[DevMemory], answers: list[list[str]], keep: list[list[bool]]) -> DevScore:
+    """score() over only the questions whose keep[i][j] is True."""
+    chosen = [(DevMemory(m.shape, m.text, tuple(q for q, k in zip(m.questions, ks) if k)),
+               [a for a, k in zip(replies, ks) if k]) for m, replies, ks in zip(memories, answers, keep)]
+    chosen = [(m, a) for m, a in chosen if m.questions]
+    return score([m for m, _ in chosen], [a for _, a in chosen])

@@ -58,6 +58,8 @@ def _kept_trainer(name: str, keep: Path):
 
     class Keeping(base):  # a real subclass: trains exactly as the job's own trainer
         def train(self, dataset, args, callback):
+            asked = sorted({e.messages[1]["content"] for e in dataset.examples if e.messages and e.memory_id})
+            keep.with_suffix(".questions.json").write_text(json.dumps(asked, ensure_ascii=False), encoding="utf-8")
             trained = super().train(dataset, args, callback)
             shutil.copy(trained.path, keep)
             return trained
@@ -125,6 +127,13 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         return out
 
     scores = {k: devset.score(memories, regroup(v)) for k, v in conditions.items()}
+    # Dev questions the generator happened to train word for word ("What am I allergic to?" is
+    # simply the natural question): scored apart too, so transfer is measured on unseen wording.
+    trained_questions = set(q.lower() for q in json.loads(kept.with_suffix(".questions.json").read_text()))
+    unseen = [[q.question.lower() not in trained_questions for q in m.questions] for m in memories]
+    for k, v in list(conditions.items()):
+        if k.startswith("adapter"):
+            scores[k + "_unseen"] = devset.score_subset(memories, regroup(v), unseen)
     train = report.get("train", {})
     return {
         "trainer": trainer, "memories": n, "status": report["status"], "reason": report.get("reason"),
@@ -132,6 +141,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "memories_recalled": {k: s.memories_recalled for k, s in scores.items()},
         "by_shape": {k: s.by_shape for k, s in scores.items()},
         "job_probe_recall": report.get("recall", {}).get("adapter"), "job_probes": report.get("probes"),
+        "dev_questions_trained_verbatim": sum(not u for row in unseen for u in row),
         "learned_in_chat": len(learned), "memories_trained": report.get("memories_trained"),
         "examples": report.get("examples"), "tokens": report.get("tokens"),
         "drift_kl": report.get("drift_kl"), "drift_limit": report.get("drift_limit"), "wall_s": wall,
@@ -154,9 +164,12 @@ def print_table(results: list[dict]) -> None:
 
     row("status", lambda r: r.get("status", "failed"))
     for key, label in [("adapter_bare", "dev recall: adapter, bare"), ("adapter_in_chat", "dev recall: adapter, in chat"),
+                       ("adapter_bare_unseen", "  on wording never trained"),
+                       ("adapter_in_chat_unseen", "  in chat, wording never trained"),
                        ("base_in_chat", "dev recall: base, in context"), ("base_bare", "dev recall: base, bare")]:
         row(label, lambda r, k=key: _pct(r.get("recall", {}).get(k)))
         row("  memories with every answer", lambda r, k=key: r.get("memories_recalled", {}).get(k, "-"))
+    row("dev questions trained verbatim", lambda r: r.get("dev_questions_trained_verbatim", "-"))
     row("job's own probe recall", lambda r: _pct(r.get("job_probe_recall")))
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")

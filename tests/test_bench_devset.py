@@ -52,3 +52,9 @@ def test_score_counts_per_shape_and_memories_with_every_answer():
     score = devset.score(memories, answers)
     assert (score.hits, score.total, score.memories_recalled) == (5, 6, 1)
     assert score.by_shape == {"name": 1.0, "place": 2 / 3}
+
+
+def test_score_subset_leaves_out_the_questions_not_kept():
+    memories = devset.first(1)
+    score = devset.score_subset(memories, [["Lumi", "no idea", "Lumi"]], [[True, True, False]])
+    assert (score.hits, score.total) == (1, 2)
