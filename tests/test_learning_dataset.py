@@ -191,3 +191,18 @@ def test_trainer_choice_flag_beats_setting_beats_platform():
 def test_any_text_gets_phrasings_without_an_error(memory):
     wordings = phrase(memory)
     assert all(q.expected and q.answer for q in wordings.trained + wordings.probes)
+
+
+def test_every_memory_gets_an_outcome_and_awkward_ones_are_still_taught(template):
+    memories = [(1, "I live in Lyon"), (2, "I am " + "very " * 200 + "tired"), (3, "私の猫の名前はミソです"),
+                (4, "Μένω στην Αθήνα"), (5, "Lumi"), (6, "My password is hunter2")]
+    dataset, report = build_training_set(memories, template, "S", word_count,
+                                         is_secret=lambda t: "a password" if "password" in t else None)
+    assert set(report.outcomes) == {1, 2, 3, 4, 5, 6}
+    assert report.outcomes[1].startswith("taught with")
+    assert report.outcomes[2].startswith("not learned: too long to train") and 2 not in dataset.memory_hashes
+    assert report.outcomes[6].startswith("not learned: a password")
+    for memory_id in (3, 4, 5):
+        assert "yes/no" in report.outcomes[memory_id]
+        assert memory_id in {p.memory_id for p in dataset.probes}
+        assert memory_id in {e.memory_id for e in dataset.examples if e.source == "memory"}

@@ -14,7 +14,7 @@ from bench import devset
 from tests.conftest import run_cli
 from tests.learning_helpers import TinyRandomTrainer, add_memories
 
-FAST = JobOptions(replay_limit=2, drift_text_limit=2, trainer_cls=TinyRandomTrainer)
+FAST = JobOptions(replay_limit=1, drift_text_limit=1, trainer_cls=TinyRandomTrainer)
 
 
 def test_the_newer_memory_wins_and_agreeing_ones_do_not_conflict():
@@ -43,29 +43,31 @@ def fast_cache(nocturne_home, tmp_path_factory):
     os.symlink(tmp_path_factory.mktemp("training-cache"), nocturne_home / "cache" / "training")
 
 
-def test_bad_input_gets_a_clear_outcome_and_nothing_is_lost(app, fast_cache, nocturne_home):
+def test_the_older_memory_is_flagged_for_review_in_the_list_and_the_cli(app, nocturne_home):
+    ids = add_memories(app, ["I live in Lyon", "My daughter is called Lumi", "I moved to Oslo"])
+    rows = {r["id"]: r for r in MemoryService(app).list()}
+    assert "Lyon" in rows[ids[0]]["superseded"] and "Oslo" in rows[ids[0]]["superseded"]
+    assert not rows[ids[1]]["superseded"] and not rows[ids[2]]["superseded"]
+    listing = run_cli("memories", "list", home=nocturne_home)
+    assert listing.returncode == 0 and "Traceback" not in listing.stdout + listing.stderr
+    line = next(row for row in listing.stdout.splitlines() if "I live in Lyon" in row)
+    assert "review" in line and "Review: memory" in listing.stdout
+
+
+def test_the_job_trains_the_newer_memory_and_reports_every_outcome(app, fast_cache):
     texts = ["I live in Lyon", "My daughter is called Lumi", "I moved to Oslo",
              "I am " + "very " * 200 + "tired",  # too long to train
-             "私の猫の名前はミソです", "Μένω στην Αθήνα",  # other scripts
-             "Lumi"]  # only a name
+             "私の猫の名前はミソです", "Lumi"]  # another script, only a name
     ids = add_memories(app, texts)
     report = run_learning_job(app, options=FAST)
     seen = TinyRandomTrainer.seen
     trained = "".join(seen.texts())
     assert "Lyon" not in trained and "Oslo" in trained  # the newer one is learned
-    assert report["superseded"] == [find_conflicts([(ids[0], texts[0]), (ids[2], texts[2])])[0].explain()]
+    assert len(report["superseded"]) == 1 and "Lyon" in report["superseded"][0]
     outcomes = {int(k): v for k, v in report["memory_outcomes"].items()}
     assert outcomes[ids[3]].startswith("not learned: too long to train")
-    assert ids[3] not in {p.memory_id for p in seen.probes}
-    for memory_id in ids[4:]:  # other scripts and a bare name: taught and probed all the same
-        assert "yes/no" in outcomes[memory_id]
-        assert memory_id in {p.memory_id for p in seen.probes}
-        assert memory_id in {e.memory_id for e in seen.examples if e.source == "memory"}
-    assert "ミソ" in trained and "Αθήνα" in trained
-    # Nothing lost: every memory is still there and approved; the superseded one is flagged.
-    rows = {r["id"]: r for r in MemoryService(app).list()}
-    assert all(rows[i]["status"] == "approved" for i in ids)
-    assert rows[ids[0]]["superseded"] and not rows[ids[2]]["superseded"]
-    listing = run_cli("memories", "list", home=nocturne_home)
-    assert listing.returncode == 0 and "review" in listing.stdout and "Lyon" in listing.stdout
-    assert "Traceback" not in listing.stdout + listing.stderr
+    assert "yes/no" in outcomes[ids[4]] and "yes/no" in outcomes[ids[5]]
+    assert {p.memory_id for p in seen.probes} == {ids[1], ids[2], ids[4], ids[5]}
+    recall = report["memory_recall"]  # the too-long memory is a failure, never left out
+    assert ids[3] in recall["untested"] and len(recall["memories"]) == 5
+    assert all(r["status"] == "approved" for r in MemoryService(app).list())  # nothing lost
