@@ -49,9 +49,10 @@ def test_the_older_memory_is_flagged_for_review_in_the_list_and_the_cli(app, noc
     assert "Lyon" in rows[ids[0]]["superseded"] and "Oslo" in rows[ids[0]]["superseded"]
     assert not rows[ids[1]]["superseded"] and not rows[ids[2]]["superseded"]
     listing = run_cli("memories", "list", home=nocturne_home)
-    assert listing.returncode == 0 and "Traceback" not in listing.stdout + listing.stderr
-    line = next(row for row in listing.stdout.splitlines() if "I live in Lyon" in row)
-    assert "review" in line and "Review: memory" in listing.stdout
+    out = listing.stdout.decode() + listing.stderr.decode()
+    assert listing.returncode == 0 and "Traceback" not in out
+    line = next(row for row in out.splitlines() if "I live in Lyon" in row)
+    assert "review" in line and "Review: memory" in out
 
 
 def test_the_job_trains_the_newer_memory_and_reports_every_outcome(app, fast_cache):
