@@ -260,7 +260,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     role = used_to or re.fullmatch(r"(?:is|am|are|was|were) (?:a|an) (.+)", pred, re.I)
     if role:
         past = bool(used_to) or verb_low in {"was", "were"}
-        value = key_value(_object_and_tail(role[1])[0]) if not past or used_to else key_value(_object_and_tail(role[1])[0])
+        value = key_value(_object_and_tail(role[1])[0])
         did = "did" if past else who.do
         build.train("role.what", value, f"What {did} {who.q} do?", f"What {'was' if past else who.be} {who.poss} job?",
                     f"Who {'was' if past else who.be} {who.q}?" if not who.first else f"What {did} {who.q} do for work?")
@@ -307,9 +307,10 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     base = _base_verb(verb, who)
     if verb_low in {"was", "were"} and rest.lower().startswith("born"):
         value = key_value(rest[len("born"):])
-        build.train("born.when", value, f"When was {who.q} born?" if not who.first else "When was I born?",
-                    f"What year {'was' if not who.first else 'was'} {who.q} born?" if re.search(r"\d{4}", rest) else f"When is {who.poss} birthday?")
-        build.probe("born.remind", value, f"Do you know when {who.q} {'was' if not who.first or who.q == 'I' else 'were'} born?")
+        was = "were" if who.q == "we" else "was"
+        build.train("born.when", value, f"When {was} {who.q} born?",
+                    f"What year {was} {who.q} born?" if re.search(r"\d{4}", rest) else f"When is {who.poss} birthday?")
+        build.probe("born.remind", value, f"Do you know when {who.q} {was} born?")
         return
     particle = re.match(r"(up in|up|in|at|on|near|along|to|from|as|for)\b\s*(.*)", rest, re.I)
     time_match = _TIME.search(pred) or (_TIME.search(time) if time else None)
