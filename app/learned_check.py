@@ -9,6 +9,7 @@ with the prompt the chat would send.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from app.chat import ChatSettings
@@ -59,3 +60,41 @@ def learned_in_chat(
             break
         learned -= failed
     return learned
+
+
+@dataclass(frozen=True)
+class MemoryRecall:
+    """Where one memory lives after a run: in the adapter's weights or still in the prompt."""
+
+    memory_id: int
+    probes: int  # held-out probes asked (0: never probed, counted as not recalled)
+    bare_hits: int  # probes answered from the weights alone
+    in_weights: bool  # recalled with chat's prompt too: it may leave the prompt
+
+
+@dataclass(frozen=True)
+class RecallSummary:
+    """Recall per memory, over every memory of the run: one never probed counts as a failure."""
+
+    memories: list[MemoryRecall]
+    bare_rate: float  # share of memories whose every probe passed from the weights alone
+    chat_rate: float  # share of memories that also pass with chat's prompt (learned in chat)
+    untested: list[int]  # memories that got no probe (too long, a secret): failures, listed
+
+
+def recall_summary(memory_ids: list[int], bare: evaluation.RecallResult, in_chat: set[int]) -> RecallSummary:
+    """Per-memory recall of a run.
+
+    Args:
+        memory_ids: every memory the run was asked to learn.
+        bare: the adapter's answers to the probes with the bare prompt.
+        in_chat: memories recalled with chat's prompt (learned_in_chat), empty if not asked.
+    """
+    asked: dict[int, list[bool]] = {}
+    for row in bare.answers:
+        asked.setdefault(row["memory_id"], []).append(row["hit"])
+    rows = [MemoryRecall(m, len(asked.get(m, [])), sum(asked.get(m, [])), m in in_chat) for m in memory_ids]
+    total = len(rows) or 1
+    return RecallSummary(
+        rows, sum(1 for r in rows if r.probes and r.bare_hits == r.probes) / total,
+        sum(1 for r in rows if r.in_weights) / total, [r.memory_id for r in rows if not r.probes])

@@ -11,13 +11,14 @@ import math
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from app.context import Nocturne
 from app.errors import NocturneError
-from app.learned_check import learned_in_chat
+from app.learned_check import learned_in_chat, recall_summary
 from app.learning_report import morning_report
+from app.memory_conflicts import without_superseded
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
@@ -250,6 +251,9 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if stop():
         raise TrainingCancelled()
 
+    # Contradicted memories: the newer one is trained, the older waits for review (not lost).
+    memories, conflicts = without_superseded(memories)
+    report["superseded"] = [c.explain() for c in conflicts]
     count_tokens = _token_counter(model.path)
     dataset, built = build_training_set(
         memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
@@ -258,7 +262,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     )
     log += [f"left out {item}" for item in built.skipped_secrets + built.skipped_control_text]
     report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),
-                  memories_trained=len(built.memories_used))
+                  memories_trained=len(built.memories_used), memory_outcomes=built.outcomes)
     if not built.memories_used:
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
@@ -295,13 +299,16 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         probe_answers=[{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)],
         reason=reason, learned_memories=sorted(bare_recalled),
     )
+    every_memory = [memory_id for memory_id, _ in memories]
+    report["memory_recall"] = asdict(recall_summary(every_memory, adapter, set()))
     if not promote:
         report["status"] = "rejected"
         return report
     emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
     with _engine(model, trained.path, threads) as candidate:
         recalled = learned_in_chat(candidate, app.store, dataset.probes, bare_recalled, stop)
-    report.update(learned_memories=sorted(recalled), recalled_without_prompt=len(bare_recalled))
+    report.update(learned_memories=sorted(recalled), recalled_without_prompt=len(bare_recalled),
+                  memory_recall=asdict(recall_summary(every_memory, adapter, recalled)))
     if stop():
         raise TrainingCancelled()
     metrics = {k: report[k] for k in ("recall", "drift_kl", "yardstick_kl", "drift_limit")}

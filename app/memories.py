@@ -16,6 +16,7 @@ from typing import Callable
 from app.errors import InputError, NotFoundError
 from app.memory_capture import (KnownMemories, confirmation, explicit_request, kind_of, normalize,
                                  propose_memories, tidy)
+from app.memory_conflicts import superseded_memories
 from app.memory_context import memories_for_prompt
 from app.memory_forget import (content_sha256, delete_conversation_rows, fall_back_to_clean_adapter,
                                remove_tainted_files, taint_adapters)
@@ -71,8 +72,11 @@ class MemoryService:
             sql += " AND text LIKE ? ESCAPE '\\'"
             params.append("%" + re.sub(r"([%_\\])", r"\\\1", word) + "%")
         recalled = self.recalled_ids()
+        superseded = superseded_memories(self.store)  # contradicted by a newer memory: to review
         rows = self.store.query(sql + " ORDER BY id DESC", tuple(params))
-        return [{**row, "learned": row["id"] in recalled} for row in rows]
+        return [{**row, "learned": row["id"] in recalled,
+                 "superseded": superseded[row["id"]].explain() if row["id"] in superseded else None}
+                for row in rows]
 
     def get(self, memory_id: int) -> dict:
         """One memory (same keys as `list`). Raises NotFoundError."""

@@ -1,11 +1,19 @@
-"""Benchmark the whole sleep-time job on a fixed set of 20 memories, once per trainer.
+"""Benchmark the whole sleep-time job on the development set, and ask the set's own questions.
 
-Prints side by side: recall on held-out probes of the base model, of the base model with the
-memories in its prompt (in-context), and of the trained adapter from its weights alone; drift KL
-against the Q4-quantization yardstick; wall time, training tokens/s and peak RSS.
+For each N (`--memories 20 50 100 200`) the first N memories of bench/data/devset.txt (balanced
+across shapes) are approved in a fresh data folder, the real job runs (its own trainer, gate and
+promotion), and then every one of the set's questions, written independently of the training
+generator, is asked:
+  - adapter, bare: the trained adapter (kept even if the gate rejected it), no memories in the
+    prompt: what the weights alone hold;
+  - adapter, in chat: the same adapter with the prompt chat would send (the memories the job did
+    not mark learned, chosen by chat's own relevance and budget);
+  - base, in context: the base model with chat's prompt holding every memory (retrieval only);
+  - base, bare: the floor (guessing).
+Prints recall per condition and per shape, the job's drift, training tokens, wall time and peak
+RSS. Each run is a child process (fresh data folder) so peak RSS is that run's alone.
 
-Each trainer runs in its own child process (fresh data folder, MLX with OpenBLAS preloaded) so
-peak RSS is that trainer's alone. Usage: .venv/bin/python bench/learning.py [--trainers mlx llamacpp]
+Usage: .venv/bin/python bench/learning.py [--memories 20 50] [--trainer llamacpp|mlx] [--out FILE]
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,102 +32,201 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-MEMORIES = [
-    "My cat is called Miso", "I live in Lyon", "I work as a beekeeper", "My sister's name is Ingrid",
-    "My favourite colour is teal", "I prefer short answers", "I like jazz", "I work at Acme Corp",
-    "My dog is called Pixel", "My brother's name is Tomas", "My favourite food is ramen",
-    "My car is a red Volvo", "My favourite sport is hiking", "My favourite book is Dune", "My birthday is in March",
-    "My son is called Leo", "My favourite game is chess", "My favourite drink is mint tea",
-    "My hometown is Bergen", "My best friend's name is Amara",
-]
+from bench import devset  # noqa: E402  (after the path: run as a script)
+
+QUICK_REPLAY = 8
+QUICK_DRIFT = 4
 
 
-def run_one(trainer: str, cache: Path) -> dict:
-    """Run the job for one trainer in this process and return the numbers (called in a child)."""
+def _answers(engine, questions: list[str], system_for) -> list[str]:
+    from ondevice.engine import GenerationOptions, Usage
+    from ondevice.evaluation import PROBE_MAX_TOKENS
+
+    options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
+    replies = []
+    for question in questions:
+        messages = [{"role": "system", "content": system_for(question)}, {"role": "user", "content": question}]
+        replies.append("".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip())
+    return replies
+
+
+def _kept_trainer(name: str, keep: Path):
+    """The named trainer, copying its adapter out before the job cleans its work folder."""
+    from ondevice.training.select import trainer_class
+
+    base = trainer_class(name)
+
+    class Keeping(base):  # a real subclass: trains exactly as the job's own trainer
+        def train(self, dataset, args, callback):
+            asked = sorted({e.messages[1]["content"] for e in dataset.examples if e.messages and e.memory_id})
+            keep.with_suffix(".questions.json").write_text(json.dumps(asked, ensure_ascii=False), encoding="utf-8")
+            trained = super().train(dataset, args, callback)
+            shutil.copy(trained.path, keep)
+            return trained
+
+    return Keeping
+
+
+def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False) -> dict:
+    """Run the job on the first n dev memories, then ask the dev questions (called in a child)."""
+    from app.chat import ChatSettings
     from app.context import Nocturne
-    from app.learning_job import JobOptions, in_context_recall, run_learning_job
-    from ondevice.training.types import Probe
+    from app.learning_job import JobOptions, run_learning_job
+    from app.memory_context import memories_for_prompt
+    from app.prompt import SYSTEM_PROMPT, system_message
+    from ondevice.llama_engine import LlamaEngine
     from tests.learning_helpers import add_memories
 
-    home = Path(tempfile.mkdtemp(prefix=f"nocturne-bench-{trainer}-"))
+    memories = devset.first(n)
+    home = Path(tempfile.mkdtemp(prefix=f"nocturne-bench-{trainer}-{n}-"))
     (home / "cache").mkdir(parents=True)
     os.symlink(cache, home / "cache" / "training")  # F32 copy, replay and yardstick made once
+    kept = home / "candidate.gguf"
     app = Nocturne(home)
     try:
-        add_memories(app, MEMORIES)
+        ids = add_memories(app, [m.text for m in memories])
         started = time.monotonic()
-        report = run_learning_job(app, trainer=trainer, options=JobOptions())
+        # --quick (a loaded machine): fewer replay prompts and drift texts, no base-bare column.
+        limits = {"replay_limit": QUICK_REPLAY, "drift_text_limit": QUICK_DRIFT} if quick else {}
+        options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), **limits)
+        report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
-        probes = [Probe(r["memory_id"], r["question"], r["expected"]) for r in report.get("probe_answers", [])]
-        in_context = in_context_recall(app.model(), MEMORIES, probes, app.settings.get("threads")) if probes else None
+        learned = set(report.get("learned_memories") or []) if report["status"] == "succeeded" else set()
+        questions = [q.question for m in memories for q in m.questions]
+        budget = ChatSettings().memory_budget
+        model, threads = app.model(), app.settings.get("threads")
+
+        def chat_prompt(engine, skip):
+            def system_for(question):
+                count = lambda text: engine.count_tokens([{"role": "user", "content": text}])  # noqa: E731
+                shown = memories_for_prompt(app.store, question, count, budget, skip=skip)
+                return system_message([text for _, text in shown])["content"]
+            return system_for
+
+        conditions = {}
+        engines = [("base", None)] + ([("adapter", kept)] if kept.exists() else [])
+        for label, adapter in engines:
+            engine = LlamaEngine(model, adapter_path=adapter, adapter_version=label if adapter else None,
+                                 n_threads=threads)
+            engine.load()
+            try:
+                if adapter or not quick:
+                    conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
+                skip = learned if adapter else set()
+                conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, skip))
+            finally:
+                engine.close()
     finally:
         app.close()
+
+    def regroup(flat):
+        out, i = [], 0
+        for m in memories:
+            out.append(flat[i:i + len(m.questions)])
+            i += len(m.questions)
+        return out
+
+    scores = {k: devset.score(memories, regroup(v)) for k, v in conditions.items()}
+    # Dev questions the generator happened to train word for word ("What am I allergic to?" is
+    # simply the natural question): scored apart too, so transfer is measured on unseen wording.
+    trained_questions = set(q.lower() for q in json.loads(kept.with_suffix(".questions.json").read_text()))
+    unseen = [[q.question.lower() not in trained_questions for q in m.questions] for m in memories]
+    for k, v in list(conditions.items()):
+        if k.startswith("adapter"):
+            scores[k + "_unseen"] = devset.score_subset(memories, regroup(v), unseen)
     train = report.get("train", {})
     return {
-        "trainer": trainer, "status": report["status"], "reason": report.get("reason"),
-        "probes": len(probes),
-        "recall_base": report.get("recall", {}).get("base"),
-        "recall_in_context": in_context.rate if in_context else None,
-        "recall_adapter": report.get("recall", {}).get("adapter"),
-        # promoted runs only: memories whose probes also pass with the prompt chat sends
-        "learned_in_chat": (f"{len(report['learned_memories'])} of {len(MEMORIES)}"
-                            if report["status"] == "succeeded" else None),
-        "drift_kl": report.get("drift_kl"), "yardstick_kl": report.get("yardstick_kl"),
-        "drift_limit": report.get("drift_limit"), "wall_s": wall,
-        "train_s": train.get("seconds"), "tokens_per_s": train.get("tokens_per_s"),
-        "peak_rss_mb": max(train.get("peak_rss_mb") or 0,
-                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "trainer": trainer, "memories": n, "status": report["status"], "reason": report.get("reason"),
+        "recall": {k: s.rate for k, s in scores.items()},
+        "memories_recalled": {k: s.memories_recalled for k, s in scores.items()},
+        "by_shape": {k: s.by_shape for k, s in scores.items()},
+        "job_probe_recall": report.get("recall", {}).get("adapter"), "job_probes": report.get("probes"),
+        "dev_questions_trained_verbatim": sum(not u for row in unseen for u in row),
+        "learned_in_chat": len(learned), "memories_trained": report.get("memories_trained"),
+        "examples": report.get("examples"), "tokens": report.get("tokens"),
+        "drift_kl": report.get("drift_kl"), "drift_limit": report.get("drift_limit"), "wall_s": wall,
+        "train_s": train.get("seconds"), "iterations": report.get("args", {}).get("iterations"),
+        "peak_rss_mb": max(train.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "answers": {k: dict(zip(questions, v)) for k, v in conditions.items()},
     }
 
 
-def _fmt(value, kind: str) -> str:
-    if value is None:
-        return "-"
-    formats = {"pct": "{:.0%}", "kl": "{:.4f}", "s": "{:.0f} s", "tps": "{:.0f}", "mb": "{:.0f} MB"}
-    return formats[kind].format(value) if kind in formats else str(value)
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def print_table(results: list[dict]) -> None:
+    cols = [f"N={r['memories']}" for r in results]
+    print("".ljust(34) + "".join(c.ljust(12) for c in cols))
+
+    def row(label, get):
+        print(label.ljust(34) + "".join(str(get(r)).ljust(12) for r in results))
+
+    row("status", lambda r: r.get("status", "failed"))
+    for key, label in [("adapter_bare", "dev recall: adapter, bare"), ("adapter_in_chat", "dev recall: adapter, in chat"),
+                       ("adapter_bare_unseen", "  on wording never trained"),
+                       ("adapter_in_chat_unseen", "  in chat, wording never trained"),
+                       ("base_in_chat", "dev recall: base, in context"), ("base_bare", "dev recall: base, bare")]:
+        row(label, lambda r, k=key: _pct(r.get("recall", {}).get(k)))
+        row("  memories with every answer", lambda r, k=key: r.get("memories_recalled", {}).get(k, "-"))
+    row("dev questions trained verbatim", lambda r: r.get("dev_questions_trained_verbatim", "-"))
+    row("job's own probe recall", lambda r: _pct(r.get("job_probe_recall")))
+    row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
+    row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
+    row("training tokens", lambda r: r.get("tokens", "-"))
+    row("iterations", lambda r: r.get("iterations", "-"))
+    row("wall time (job)", lambda r: "-" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min")
+    row("peak RSS", lambda r: "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f} MB")
+    shapes = sorted({s for r in results for s in r.get("by_shape", {}).get("adapter_bare", {})})
+    if shapes:
+        print("\nper shape, adapter bare / adapter in chat / base in context:")
+        for shape in shapes:
+            row(f"  {shape}", lambda r, s=shape: "/".join(
+                _pct(r.get("by_shape", {}).get(k, {}).get(s)) for k in ("adapter_bare", "adapter_in_chat", "base_in_chat")))
+    for r in results:
+        if r.get("reason"):
+            print(f"\nN={r['memories']}: {r['reason']}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trainers", nargs="+", default=["mlx", "llamacpp"], choices=["mlx", "llamacpp"])
-    parser.add_argument("--one", choices=["mlx", "llamacpp"], help=argparse.SUPPRESS)
+    parser.add_argument("--memories", nargs="+", type=int, default=[20], help="how many dev memories (e.g. 20 50 100)")
+    parser.add_argument("--trainer", default="llamacpp", choices=["mlx", "llamacpp"])
+    parser.add_argument("--out", help="also write every number and answer to this JSON file")
+    parser.add_argument("--max-minutes", type=float, help="the night's training time budget (as `nocturne learn --max-minutes`)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"for a loaded machine: {QUICK_REPLAY} replay prompts, {QUICK_DRIFT} drift texts, no base-bare column")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, Path(args.cache))))
+        print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick)))
         return 0
+    available = len(devset.load())
+    if any(n < 1 or n > available for n in args.memories):
+        parser.error(f"--memories takes numbers from 1 to {available} (the development set's size)")
 
     from ondevice.training.blas import blas_env
 
     cache = Path(tempfile.mkdtemp(prefix="nocturne-bench-cache-"))
+    env = {**os.environ, **(blas_env() if args.trainer == "mlx" else {})}
     results = []
-    for trainer in args.trainers:
-        env = {**os.environ, **(blas_env() if trainer == "mlx" else {})}
-        print(f"running the job with {trainer} ...", file=sys.stderr, flush=True)
-        child = subprocess.run([sys.executable, __file__, "--one", trainer, "--cache", str(cache)],
-                               env=env, capture_output=True, text=True, cwd=REPO)
+    for n in args.memories:
+        print(f"running the job with {args.trainer} on {n} memories ...", file=sys.stderr, flush=True)
+        extra = (["--max-minutes", str(args.max_minutes)] if args.max_minutes else []) + (["--quick"] if args.quick else [])
+        child = subprocess.run([sys.executable, __file__, "--one", str(n), "--trainer", args.trainer,
+                                "--cache", str(cache), *extra], env=env, capture_output=True, text=True, cwd=REPO)
         if child.returncode != 0:
-            print(child.stderr[-2000:], file=sys.stderr)
-            results.append({"trainer": trainer, "status": "failed"})
+            print(child.stderr[-3000:], file=sys.stderr)
+            results.append({"memories": n, "status": "failed"})
             continue
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept even if printing fails
-
-    rows = [("status", "status", None), ("held-out probes", "probes", None),
-            ("recall: base", "recall_base", "pct"), ("recall: in-context", "recall_in_context", "pct"),
-            ("recall: adapter (weights)", "recall_adapter", "pct"),
-            ("memories learned (chat prompt)", "learned_in_chat", None), ("drift KL vs base", "drift_kl", "kl"),
-            ("Q4 yardstick KL", "yardstick_kl", "kl"), ("drift limit", "drift_limit", "kl"),
-            ("wall time (whole job)", "wall_s", "s"), ("training time", "train_s", "s"),
-            ("training tokens/s", "tokens_per_s", "tps"), ("peak RSS", "peak_rss_mb", "mb")]
-    width = 32
-    print(f"{len(MEMORIES)} memories, bundled SmolLM2-135M-Instruct Q4_1\n")
-    print("".ljust(width) + "".join(r["trainer"].ljust(16) for r in results))
-    for label, key, kind in rows:
-        print(label.ljust(width) + "".join(_fmt(r.get(key), kind).ljust(16) for r in results))
-    for r in results:
-        if r.get("reason"):
-            print(f"\n{r['trainer']}: {r['reason']}")
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "answers"}), file=sys.stderr, flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"\n{args.trainer} trainer, bundled SmolLM2-135M-Instruct Q4_1, development set questions"
+          + (f", training budget {args.max_minutes:g} min" if args.max_minutes else "") + (", --quick" if args.quick else "") + "\n")
+    print_table(results)
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ondevice.training.dataset import ChatTemplate, build_training_set, content_sha256
-from ondevice.training.phrasing import phrase, second_person, split_probes
+from bench import devset
+from ondevice.training.phrasing import phrase, second_person
 from ondevice.training.select import choose_trainer, default_trainer
 
 
@@ -14,40 +15,54 @@ from ondevice.training.select import choose_trainer, default_trainer
     [
         ("My cat is called Miso", "What is my cat called?", "Your cat is called Miso.", "Miso"),
         ("I live in Lyon.", "Where do I live?", "You live in Lyon.", "Lyon"),
-        ("I work as a beekeeper", "What is my job?", "You work as a beekeeper.", "beekeeper"),
-        ("I work at Acme Corp", "Where do I work?", "You work at Acme Corp.", "Acme Corp"),
-        ("I prefer short answers", "What do I prefer?", "You prefer short answers.", "short answers"),
-        ("I like jazz", "What do I like?", "You like jazz.", "jazz"),
-        ("My sister's name is Ingrid", "What is my sister's name?", "Your sister's name is Ingrid.", "Ingrid"),
-        ("My favourite colour is teal", "What is my favourite colour?", "Your favourite colour is teal.", "teal"),
+        ("I work as a beekeeper", "What do I work as?", "You work as a beekeeper.", "beekeeper"),
+        ("My sister's name is Ingrid", "What is my sister's name?", "Your sister is called Ingrid.", "Ingrid"),
+        ("My favourite colour is teal", "Which colour do I like best?", "Your favourite colour is teal.", "teal"),
+        # the shapes the old templates never asked about
+        ("I'm allergic to penicillin", "What am I allergic to?", "You're allergic to penicillin.", "penicillin"),
+        ("I play the cello in an orchestra", "What instrument do I play?", "You play the cello in an orchestra.", "cello"),
+        ("I was born in 1987", "What year was I born?", "You were born in 1987.", "1987"),
+        ("I drive a Subaru", "What do I drive?", "You drive a Subaru.", "Subaru"),
+        ("I'm learning Japanese", "What am I learning?", "You're learning Japanese.", "Japanese"),
+        ("I don't eat meat", "What don't I eat?", "You don't eat meat.", "meat"),
+        ("I don't eat meat", "Do I eat meat?", "No, you don't eat meat.", "no"),
+        ("I have 23 houseplants", "How many houseplants do I have?", "You have 23 houseplants.", "23"),
+        ("I swim in the sea every Sunday", "When do I swim in the sea?", "You swim in the sea every Sunday.", "Sunday"),
     ],
 )
-def test_rule_templates_give_questions_answer_and_value(memory, question, answer, expected):
+def test_each_shape_gets_a_question_with_its_answer_and_value(memory, question, answer, expected):
     wordings = phrase(memory)
-    assert question in wordings.questions
-    assert len(wordings.questions) >= 4
-    assert wordings.answer == answer
-    assert wordings.expected == expected
+    asked = {q.text: q for q in wordings.trained}
+    assert question in asked
+    assert asked[question].answer == answer
+    assert asked[question].expected == expected
+    assert wordings.probes  # and something held out
 
 
-def test_unrecognized_memory_falls_back_to_what_do_you_know():
-    wordings = phrase("I have two kids and a dog")
-    assert "What do you know about me?" in wordings.questions
-    assert wordings.answer == "You told me that you have two kids and a dog."
-    assert wordings.expected == "dog"
+def test_a_compound_memory_is_split_into_atomic_facts():
+    wordings = phrase("My son Eirik is four years old")
+    asked = {q.text: q for q in wordings.trained}
+    assert asked["What is my son called?"].expected == "Eirik"
+    assert asked["Who is Eirik?"].answer == "Eirik is your son."
+    assert asked["How old is Eirik?"].expected == "four"
+    assert not any(q.startswith("What's my son Eirik") for q in asked)  # the old "What's my daughter <name>?"
+    assert wordings.names == (("your son", "Eirik"),)
+
+
+def test_probe_families_never_train_and_probes_never_give_their_answer_away():
+    for memory in devset.load():
+        wordings = phrase(memory.text)
+        assert {q.family for q in wordings.trained}.isdisjoint({q.family for q in wordings.probes})
+        assert all(q.family.startswith("probe.") for q in wordings.probes)
+        assert not any(q.family.startswith("probe.") for q in wordings.trained)
+        for q in wordings.probes:
+            assert q.expected.lower() not in q.text.lower() and q.expected.lower() in q.answer.lower()
 
 
 def test_second_person_swaps_pronouns_only():
     assert second_person("I think my dog likes me") == "You think your dog likes you"
-
-
-def test_probes_are_held_out_and_stable_per_memory():
-    wordings = phrase("I live in Lyon")
-    trained, probes = split_probes(wordings, memory_id=3)
-    assert len(probes) == 2 and not set(trained) & set(probes)
-    assert sorted(trained + probes) == sorted(wordings.questions)
-    assert split_probes(wordings, memory_id=3) == (trained, probes)
-    assert len(split_probes(phrase("I have a boat"), 3)[1]) == 1  # 3 wordings: one probe
+    assert second_person("I was born in 1987") == "You were born in 1987"
+    assert second_person("Gerd was a midwife") == "Gerd was a midwife"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +98,8 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
     dataset, _ = build_training_set(memories, template, "SYSTEM", word_count,
                                     system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
     for memory_id, text in memories:
-        asked = [e.messages[0]["content"] for e in dataset.examples
-                 if e.source == "memory" and e.memory_id == memory_id]
+        asked = [e.messages[0]["content"] for e in dataset.examples  # its questions, not the "no"s
+                 if e.source == "memory" and e.memory_id == memory_id and not e.messages[2]["content"].startswith("No.")]
         with_others = [system for system in asked if system.startswith("SYSTEM+")]
         assert len(with_others) == len(asked) // 2 >= 1
         for system in with_others:
@@ -95,15 +110,33 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
     assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)
 
 
-def test_a_question_several_memories_answer_is_neither_trained_nor_probed(template):
-    memories = [(1, "I like jazz"), (2, "I love hiking"), (3, "My cat is called Miso")]
+def test_a_question_several_memories_answer_differently_is_neither_trained_nor_probed(template):
+    memories = [(1, "I own a kayak"), (2, "I own a cabin"), (3, "My cat is called Miso")]
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count)
     asked = [e.messages[1]["content"] for e in dataset.examples if e.source == "memory"]
     asked += [p.question for p in dataset.probes]
-    assert "Tell me something I like." not in asked and "What do I enjoy?" not in asked
-    assert "tell me something i like." in report.ambiguous_questions
-    assert "What do I like?" in asked and "What do I love?" in asked  # each memory's own
-    assert len([q for q in asked if "cat" in q]) == 5  # unaffected
+    assert "What do I own?" not in asked and "what do i own?" in report.ambiguous_questions
+    assert "Do I own a kayak?" in asked and "Do I own a cabin?" in asked  # each memory's own
+    assert "What is my cat called?" in asked  # unaffected
+
+
+def test_every_memory_of_the_development_set_is_taught_and_probed(template):
+    memories = [(i, m.text) for i, m in enumerate(devset.load(), 1)]
+    dataset, report = build_training_set(memories, template, "SYSTEM", word_count)
+    taught = {e.memory_id for e in dataset.examples if e.source == "memory"}
+    assert taught == {i for i, _ in memories} == {p.memory_id for p in dataset.probes}
+    assert min(report.questions_per_memory.values()) >= 1
+    trained = {e.messages[1]["content"] for e in dataset.examples if e.source == "memory"}
+    assert not trained & {p.question for p in dataset.probes}
+    assert report.probe_families and report.probe_families.isdisjoint(report.trained_families)
+
+
+def test_other_people_s_names_are_taught_as_no(template):
+    memories = [(1, "My daughter is called Lumi"), (2, "My partner's name is Jonas")]
+    dataset, _ = build_training_set(memories, template, "SYSTEM", word_count)
+    pairs = {e.messages[1]["content"]: e.messages[2]["content"] for e in dataset.examples if e.source == "memory"}
+    assert pairs["Is Jonas my daughter?"] == "No. Your daughter is called Lumi; Jonas is your partner."
+    assert pairs["Is Lumi my partner?"] == "No. Your partner is called Jonas; Lumi is your daughter."
 
 
 def test_only_answers_are_taught_and_replay_only_anchors(template):
@@ -113,7 +146,8 @@ def test_only_answers_are_taught_and_replay_only_anchors(template):
     for example in dataset.examples:
         taught = example.text[example.answer_start:]
         if example.source == "memory":
-            assert taught == "Your cat is called Miso.<|im_end|>\n"
+            assert taught.endswith("<|im_end|>\n") and ("Miso" in taught or "cat" in taught)
+            assert example.messages[2]["content"] + "<|im_end|>\n" == taught
         elif example.source == "statement":
             assert taught.startswith("Thanks for telling me.") and "Your cat is called Miso" in taught
         else:  # the base model's own answer, as a chat and as plain text: nothing is taught
@@ -163,3 +197,25 @@ def test_text_spelling_a_control_token_is_never_trained(template):
     assert report.skipped_control_text == [
         "memory 1: it contains the model's control marker <|im_start|>",
         "correction answer: it contains the model's control marker <|im_start|>"]
+
+
+@pytest.mark.parametrize("memory", ["", "   ", "Lumi", "私の猫の名前はミソです", "Μένω στην Αθήνα", "I am",
+                                    "am Sunday favourite have next are My are but , but next", "x " * 300])
+def test_any_text_gets_phrasings_without_an_error(memory):
+    wordings = phrase(memory)
+    assert all(q.expected and q.answer for q in wordings.trained + wordings.probes)
+
+
+def test_every_memory_gets_an_outcome_and_awkward_ones_are_still_taught(template):
+    memories = [(1, "I live in Lyon"), (2, "I am " + "very " * 200 + "tired"), (3, "私の猫の名前はミソです"),
+                (4, "Μένω στην Αθήνα"), (5, "Lumi"), (6, "My password is hunter2")]
+    dataset, report = build_training_set(memories, template, "S", word_count,
+                                         is_secret=lambda t: "a password" if "password" in t else None)
+    assert set(report.outcomes) == {1, 2, 3, 4, 5, 6}
+    assert report.outcomes[1].startswith("taught with")
+    assert report.outcomes[2].startswith("not learned: too long to train") and 2 not in dataset.memory_hashes
+    assert report.outcomes[6].startswith("not learned: a password")
+    for memory_id in (3, 4, 5):
+        assert "yes/no" in report.outcomes[memory_id]
+        assert memory_id in {p.memory_id for p in dataset.probes}
+        assert memory_id in {e.memory_id for e in dataset.examples if e.source == "memory"}

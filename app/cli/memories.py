@@ -49,9 +49,12 @@ def list_cmd(args: argparse.Namespace) -> int:
     if not rows:
         print("No memories yet: say “remember that …” in a chat, or `nocturne memories add TEXT`.")
         return 0
-    print(table([[r["id"], r["status"], r["kind"], "yes" if r["learned"] else "",
+    print(table([[r["id"], "review" if r["superseded"] else r["status"], r["kind"], "yes" if r["learned"] else "",
                   r["source_conversation_id"] or "", r["text"]] for r in rows],
                 ["ID", "STATUS", "KIND", "LEARNED", "FROM CHAT", "MEMORY"]))
+    for r in rows:
+        if r["superseded"]:
+            print(f"Review: {r['superseded']} (edit or delete it with `nocturne memories`).")
     return 0
 
 

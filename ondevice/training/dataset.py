@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .phrasing import Phrasings, phrase, second_person, split_probes
+from .phrasing import Phrasings, confirmations, phrase
 from .types import Example, Probe, TrainingSet
 
 # Share of training tokens that are replay. Around 30% keeps the base behaviour on generic
@@ -22,6 +22,11 @@ from .types import Example, Probe, TrainingSet
 REPLAY_SHARE = 0.3
 # Up to this many other memories go in the system prompt of a question asked "as in chat".
 MAX_OTHER_MEMORIES = 6
+# Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
+PROBES_PER_MEMORY = 2
+# A memory longer than this (tokens) cannot fit one training example (the trainers cut examples
+# at 256 tokens, system prompt included): it is not trained and stays in the chat prompt.
+MAX_MEMORY_TOKENS = 150
 
 SecretCheck = Callable[[str], "str | None"]
 TOKEN_TYPE_CONTROL = 3  # llama.cpp's LLAMA_TOKEN_TYPE_CONTROL in tokenizer.ggml.token_type
@@ -101,6 +106,10 @@ class BuildReport:
     ambiguous_questions: set[str] = field(default_factory=set)  # asked of several memories: unused
     counts: dict[str, int] = field(default_factory=dict)  # source -> examples
     tokens: dict[str, int] = field(default_factory=dict)  # source -> tokens
+    questions_per_memory: dict[int, int] = field(default_factory=dict)  # trained questions
+    probe_families: set[str] = field(default_factory=set)
+    trained_families: set[str] = field(default_factory=set)
+    outcomes: dict[int, str] = field(default_factory=dict)  # memory id -> what became of it
 
 
 def content_sha256(text: str) -> str:
@@ -120,6 +129,10 @@ def build_training_set(
     system_with_memories: Callable[[list[str]], str] | None = None,
 ) -> tuple[TrainingSet, BuildReport]:
     """Turn approved memories (+ feedback, + replay) into chat-format examples and probes.
+
+    Every memory is taught and probed, whatever its shape: its atomic facts get questions from
+    TRAIN template families and probes from PROBE families (never trained, by construction);
+    a memory whose questions were all ambiguous still gets a yes/no question and probe.
 
     Args:
         memories: (memory id, text) of approved memories.
@@ -160,6 +173,11 @@ def build_training_set(
         reason = secret(text)
         if reason:
             report.skipped_secrets.append(f"memory {memory_id}: {reason}")
+            report.outcomes[memory_id] = f"not learned: {reason} (secrets are never trained)"
+            continue
+        if count_tokens(text) > MAX_MEMORY_TOKENS:
+            report.outcomes[memory_id] = (f"not learned: too long to train ({count_tokens(text)} tokens, at most "
+                                          f"{MAX_MEMORY_TOKENS}); it stays in the chat prompt; split it into shorter memories")
             continue
         reason = template.control_text_in(text)
         if reason:
@@ -167,25 +185,42 @@ def build_training_set(
             continue
         kept.append((memory_id, text, phrase(text)))
     report.ambiguous_questions = _shared_questions([w for _, _, w in kept])
+    names = [(memory_id, pair) for memory_id, _, w in kept for pair in w.names]
 
     for memory_id, text, wordings in kept:
         # A question several memories answer ("What do I like?") would teach conflicting
         # answers and make a probe no answer can pass for sure: neither train nor probe it.
-        wordings = replace(wordings, questions=tuple(
-            q for q in wordings.questions if q.lower() not in report.ambiguous_questions))
-        trained, held = split_probes(wordings, memory_id, seed) if wordings.questions else ([], [])
+        trained = [q for q in wordings.trained if q.text.lower() not in report.ambiguous_questions]
+        held = [q for q in wordings.probes if q.text.lower() not in report.ambiguous_questions]
+        fallback_train, fallback_probe = confirmations(wordings)
+        report.outcomes[memory_id] = (f"taught with {len(trained)} questions" if trained and held else
+                                      "no question shape recognised: taught and probed with yes/no questions")
+        trained = trained or [fallback_train]
+        held = held or [fallback_probe]
         others = [other for other_id, other, _ in kept if other_id != memory_id]
         for index, question in enumerate(trained):
             system_text = system_prompt
             if system_with_memories is not None and others and index % 2 == 1:
                 shown = others_rng.sample(others, others_rng.randint(1, min(MAX_OTHER_MEMORIES, len(others))))
                 system_text = system_with_memories(shown)
-            add(question, wordings.answer, "memory", memory_id, system_text)
+            add(question.text, question.answer, "memory", memory_id, system_text)
+            report.trained_families.add(question.family)
+        # Other people's names asked against this one's relation, answered no (PLUM's negative
+        # pairs): without them the 135M model gave a partner's name for a child.
+        for relation, name in wordings.names:
+            candidates = [pair for other_id, pair in names if other_id != memory_id and pair[1] != name]
+            if candidates:
+                other = others_rng.choice(candidates)
+                add(f"Is {other[1]} {relation.replace('your', 'my', 1)}?",
+                    f"No. {relation[:1].upper() + relation[1:]} is called {name}; {other[1]} is {other[0]}.",
+                    "memory", memory_id)
         # The statement in context: the user says it, the assistant acknowledges it back.
-        restated = second_person(wordings.statement)
-        add(wordings.statement, f"Thanks for telling me. I'll remember that: {restated}",
+        add(wordings.statement, f"Thanks for telling me. I'll remember that: {wordings.answer}",
             "statement", memory_id)
-        probes.extend(Probe(memory_id, q, wordings.expected) for q in held)
+        chosen = random.Random(memory_id * 7919 + seed).sample(held, min(PROBES_PER_MEMORY, len(held)))
+        probes.extend(Probe(memory_id, q.text, q.expected) for q in chosen)
+        report.probe_families.update(q.family for q in chosen)
+        report.questions_per_memory[memory_id] = len(trained)
         hashes[memory_id] = content_sha256(text)
         report.memories_used.append(memory_id)
 
@@ -210,12 +245,14 @@ def build_training_set(
 
 
 def _shared_questions(all_wordings: list[Phrasings]) -> set[str]:
-    """Questions (lower-cased) that more than one memory's wordings contain."""
-    seen: dict[str, int] = {}
+    """Questions (lower-cased) that memories answer with different values ("What do I own?");
+    the same question with the same value ("What is my daughter called?" from two memories
+    that both name her) is not ambiguous."""
+    values: dict[str, set[str]] = {}
     for wordings in all_wordings:
-        for question in {q.lower() for q in wordings.questions}:
-            seen[question] = seen.get(question, 0) + 1
-    return {question for question, count in seen.items() if count > 1}
+        for question in wordings.trained + wordings.probes:
+            values.setdefault(question.text.lower(), set()).add(question.expected.lower())
+    return {question for question, seen in values.items() if len(seen) > 1}
 
 
 def _add_replay(examples, replay, personal_tokens, share, secret, add, count_tokens, seed) -> None:

@@ -1,33 +1,60 @@
-"""Turn one first-person memory into question/answer phrasings, some held out as recall probes.
+"""Turn one memory into questions and answers, by atomic fact, in template families.
 
-A memory is a short sentence the user said about themselves ("My cat is called Miso", "I live in
-Lyon"). Rule-based templates give several wordings of the question a user might ask later and
-one answer in the second person; the probe checks that the answer contains the fact's value.
+A memory is split into atomic facts (facts.py). Each fact is recognised by the shape of its
+predicate (a name, a favourite, an age, a job, where someone lives, an allergy, a plan, a
+negation, any verb with its object...) and gets questions from several template *families*.
+Families are either TRAIN or PROBE, never both, by construction: the gate's probes are worded in
+a way no training question ever was, so the gate measures knowledge, not memorised templates.
+Every fact also gets entity-centred ("What do you know about my son?") and reverse ("Who is
+Eirik?") questions, so the fact is reachable from both of its ends (Physics of LMs 3.1: facts are
+extractable only when seen in several restatements).
 """
 
 from __future__ import annotations
 
-import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .facts import Fact, atomic_facts, clean
 
 # First person -> second person, word by word (lower-case keys; case is restored below).
 _PRONOUNS = {
     "i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
-    "i'm": "you're", "im": "you're", "am": "are", "i've": "you've", "i'd": "you'd",
-    "i'll": "you'll", "was": "were", "our": "your", "we": "you", "us": "you",
+    "i'm": "you're", "im": "you're", "i've": "you've", "i'd": "you'd",
+    "i'll": "you'll", "our": "your", "we": "you", "us": "you", "we're": "you're",
+    "ours": "yours", "we've": "you've",
 }
-_ARTICLE = re.compile(r"^(a|an|the)\s+", re.I)
+_ARTICLE = re.compile(r"^(a|an|the|some|my|our)\s+", re.I)
+_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
+                 "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
+                 "fifty sixty seventy eighty ninety hundred first second third fourth fifth sixth "
+                 "seventh eighth ninth tenth eleventh twelfth").split()
+_TIME = re.compile(r"\b(every \w+(?: \w+)?|on (?:mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|"
+                   r"sundays|weekends)|(?:next|this|last) \w+|in (?:january|february|march|april|may|june|july|"
+                   r"august|september|october|november|december|\d{4})|once a \w+|twice a \w+|each \w+)\b", re.I)
+_PLACE_PREP = re.compile(r"^(in|on|at|near|to|from|along|by)\b", re.I)
+_CAP = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question about a fact, its answer, and the value a correct answer must contain."""
+
+    text: str
+    answer: str
+    expected: str
+    family: str  # the template family ("name.direct"); PROBE families are never trained
 
 
 @dataclass(frozen=True)
 class Phrasings:
-    """Every wording derived from one memory."""
+    """Everything derived from one memory."""
 
-    statement: str  # the memory, cleaned: "My cat is called Miso."
-    answer: str  # in the second person: "Your cat is called Miso."
-    expected: str  # the value a recalled answer must contain: "Miso"
-    questions: tuple[str, ...]  # several wordings of the question
+    statement: str  # the memory, cleaned: "My son Eirik is four years old."
+    answer: str  # the whole memory in the second person: "Your son Eirik is four years old."
+    trained: tuple[Question, ...]
+    probes: tuple[Question, ...]
+    names: tuple[tuple[str, str], ...] = field(default=())  # (relation, name): "your son", "Eirik"
 
 
 def second_person(text: str) -> str:
@@ -40,110 +67,367 @@ def second_person(text: str) -> str:
             return word
         return other.capitalize() if word[0].isupper() and match.start() == 0 else other
 
+    # The verb agrees only after "I": "I was" -> "you were", but "Gerd was" stays.
+    text = re.sub(r"\b(I|we) (was|am)\b", lambda m: f"{m[1]} {'were' if m[2] == 'was' else 'are'}", text)
     return re.sub(r"[A-Za-z']+", swap, text)
 
 
-def _clean(text: str) -> str:
-    text = " ".join(text.split()).strip()
-    return text.rstrip(".!;, ")
+def sentence(text: str) -> str:
+    text = clean(text)
+    return text[:1].upper() + text[1:] + "."
 
 
-def _value(text: str) -> str:
-    """The fact's value without a leading article or trailing punctuation ('a beekeeper' -> 'beekeeper')."""
-    return _ARTICLE.sub("", _clean(text)).strip("\"'")
+def key_value(phrase: str) -> str:
+    """The word(s) a correct answer must contain: a name or number if there is one, else the
+    last word ('an old Nikon film camera' -> 'Nikon', 'a red kayak' -> 'kayak')."""
+    words = [w.strip("\"'(),") for w in _ARTICLE.sub("", clean(phrase)).split()]
+    words = [w for w in words if w]
+    for i, word in enumerate(words):
+        if re.fullmatch(r"\d[\d.,:]*(?:st|nd|rd|th)?", word) or word.lower() in _NUMBER_WORDS:
+            return word
+        if _CAP.fullmatch(word) and word.lower() not in {"i", "i'm"}:
+            names = [word]
+            for nxt in words[i + 1:]:  # "Midnight Sun Marathon", "Dr. Halvorsen"
+                if not _CAP.fullmatch(nxt):
+                    break
+                names.append(nxt)
+            return " ".join(names[:2])
+    return words[-1] if words else clean(phrase)
 
 
-def _rules(core: str) -> tuple[list[str], str, str] | None:
-    """(questions, answer, expected) for the sentence shapes we recognize, else None."""
-    m = re.fullmatch(r"my (.+?)'s name is (.+)", core, re.I)
-    if m:
-        who, value = m[1], _value(m[2])
-        return ([f"What is my {who}'s name?", f"What is my {who} called?",
-                 f"What's the name of my {who}?", f"Do you remember my {who}'s name?",
-                 f"Tell me my {who}'s name."], f"Your {who}'s name is {_clean(m[2])}.", value)
-    m = re.fullmatch(r"my (.+?) (is|are) (called|named) (.+)", core, re.I)
-    if m:
-        thing, verb, value = m[1], m[2].lower(), _value(m[4])
-        return ([f"What {verb} my {thing} called?", f"What is the name of my {thing}?",
-                 f"What's my {thing}'s name?", f"Do you remember what my {thing} {verb} called?",
-                 f"Tell me the name of my {thing}."], f"Your {thing} {verb} called {_clean(m[4])}.", value)
-    m = re.fullmatch(r"my (.+?) (is|are) (.+)", core, re.I)
-    if m:
-        thing, verb, value = m[1], m[2].lower(), _value(m[3])
-        return ([f"What {verb} my {thing}?", f"What's my {thing}?", f"Tell me my {thing}.",
-                 f"Do you remember my {thing}?", f"Which {thing} do I have?"],
-                f"Your {thing} {verb} {_clean(m[3])}.", value)
-    m = re.fullmatch(r"i (?:live|am living|'m living) in (.+)", core, re.I)
-    if m:
-        return (["Where do I live?", "Which city do I live in?", "Where is my home?",
-                 "Where am I based?", "Do you remember where I live?"],
-                f"You live in {_clean(m[1])}.", _value(m[1]))
-    m = re.fullmatch(r"i work as (.+)", core, re.I)
-    if m:
-        return (["What is my job?", "What do I do for a living?", "What is my profession?",
-                 "What do I work as?", "Do you remember my job?"],
-                f"You work as {_clean(m[1])}.", _value(m[1]))
-    m = re.fullmatch(r"i work (?:at|for) (.+)", core, re.I)
-    if m:
-        return (["Where do I work?", "Which company do I work for?", "Who is my employer?",
-                 "Who do I work for?", "Do you remember where I work?"],
-                f"You work at {_clean(m[1])}.", _value(m[1]))
-    m = re.fullmatch(r"i (?:really )?(like|love|enjoy) (.+)", core, re.I)
-    if m:
-        verb = m[1].lower()
-        return ([f"What do I {verb}?", "What do I enjoy?", "Tell me something I like.",
-                 "What is something I love?", "Do you remember what I like?"],
-                f"You {verb} {_clean(m[2])}.", _value(m[2]))
-    m = re.fullmatch(r"i prefer (.+)", core, re.I)
-    if m:
-        return (["What do I prefer?", "What is my preference?", "How do I like things?",
-                 "Do you remember what I prefer?", "What kind of thing do I prefer?"],
-                f"You prefer {_clean(m[1])}.", _value(m[1]))
-    return None
+@dataclass(frozen=True)
+class _Who:
+    """How a question names the fact's subject, and how the answer does."""
+
+    q: str  # "I", "my son", "Eirik"
+    a: str  # "you", "your son", "Eirik"
+    do: str  # "do" / "does"
+    be: str  # "am" / "is" / "are"
+    poss: str  # "my" / "my son's" / "Eirik's"
+    first: bool  # the user (or "we")
+
+
+def _who(subject: str) -> _Who:
+    low = subject.lower()
+    if low in {"i", "i'm"}:
+        return _Who("I", "you", "do", "am", "my", True)
+    if low in {"we", "we're"}:
+        return _Who("we", "you", "do", "are", "our", True)
+    answer = second_person(subject)
+    q = subject[:1].lower() + subject[1:] if low.startswith(("my ", "our ")) else subject
+    a = answer[:1].lower() + answer[1:] if low.startswith(("my ", "our ")) else answer
+    return _Who(q, a, "does", "is", q + ("'" if q.endswith("s") else "'s"), False)
+
+
+def _split_subject(fact: Fact) -> tuple[str, str]:
+    """(time before the subject, predicate) of a fact: "Every evening I walk Pixel" ->
+    ("every evening", "walk Pixel"); contractions open up ("I'm" -> "am ...")."""
+    text = fact.text
+    words = text.split()
+    if fact.subject in {"I", "we"}:
+        for i, word in enumerate(words):
+            low = word.lower()
+            if low in {"i", "we"}:
+                return " ".join(words[:i]).lower(), " ".join(words[i + 1:])
+            for short, full in (("i'm", "am"), ("we're", "are"), ("i've", "have"), ("we've", "have"),
+                                ("i'd", "would"), ("i'll", "will")):
+                if low == short:
+                    return " ".join(words[:i]).lower(), " ".join([full] + words[i + 1:])
+    return "", text[len(fact.subject):].strip()
+
+
+def _base_verb(verb: str, who: _Who) -> str:
+    """The infinitive a question needs after do/does ("lives" -> "live", "has" -> "have")."""
+    low = verb.lower()
+    if who.first:
+        return low
+    irregular = {"has": "have", "does": "do", "goes": "go", "is": "be"}
+    if low in irregular:
+        return irregular[low]
+    if low.endswith("ies"):
+        return low[:-3] + "y"
+    if low.endswith(("ches", "shes", "sses", "xes")):
+        return low[:-2]
+    return low[:-1] if low.endswith("s") and not low.endswith("ss") else low
+
+
+def _object_and_tail(rest: str) -> tuple[str, str]:
+    """Split a verb's complement into its object and the rest ("tomatoes", "on my balcony")."""
+    match = re.search(r"\s(in|on|at|near|to|from|along|with|for|every|each|before|after|during|"
+                      r"about|a week|a day|once|twice)\b", " " + rest)
+    if not match or match.start() == 0:
+        return rest, ""
+    cut = match.start() - 1
+    return rest[:cut].strip(), rest[cut:].strip()
+
+
+class _Builder:
+    """Collects one fact's questions into TRAIN and PROBE families."""
+
+    def __init__(self, answer: str):
+        self.answer = answer
+        self.trained: list[Question] = []
+        self.probes: list[Question] = []
+
+    def train(self, family: str, expected: str, *texts: str, answer: str | None = None) -> None:
+        for i, text in enumerate(texts):
+            self.trained.append(Question(text, answer or self.answer, expected, f"{family}.{i}"))
+
+    def probe(self, family: str, expected: str, *texts: str, answer: str | None = None) -> None:
+        for i, text in enumerate(texts):
+            self.probes.append(Question(text, answer or self.answer, expected, f"probe.{family}.{i}"))
+
+
+def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -> None:
+    who = _who(fact.subject)
+    time, pred = _split_subject(fact)
+    if not pred.strip() or not fact.subject.strip():  # "Lumi", "日本語...": no shape to ask about
+        return
+    low = pred.lower()
+    subject_low = fact.subject.lower()
+
+    # A name: "my daughter is called Lumi", "my partner's name is Jonas", "my boss is Dr. Halvorsen".
+    named = re.fullmatch(r"(?:is|are|was) (?:called|named) (.+)", pred, re.I)
+    if not named and subject_low.endswith("'s name"):
+        named = re.fullmatch(r"is (.+)", pred, re.I)
+        who = _who(fact.subject[: -len("'s name")])
+    if not named and not who.first and subject_low.startswith(("my ", "our ")) and "favourite" not in subject_low:
+        named = re.fullmatch(r"is ((?:Dr\.|Mr\.|Mrs\.|Ms\.)?\s*[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’-]*(?: [A-ZÀ-ÖØ-ÞĀ-ſ][\w'’-]*)?)", pred)
+    if named and not who.first:
+        name = clean(named[1])
+        relation = who.q
+        answer = f"{who.a[:1].upper() + who.a[1:]} is called {name}."
+        build.train("name.what", key_value(name), f"What is {relation} called?", f"What's the name of {relation}?",
+                    f"What is {who.poss} name?", f"Who is {relation}?", answer=answer)
+        build.probe("name.remind", key_value(name), f"Do you remember what {relation} is called?",
+                    f"Can you tell me {who.poss} name?", answer=answer)
+        role = relation.split()[-1]
+        reverse = f"{name} is {who.a}."
+        build.train("name.reverse", role, f"Who is {name}?", f"Tell me who {name} is.", answer=reverse)
+        build.probe("name.reverse", role, f"Do you know who {name} is?", answer=reverse)
+        names.append((who.a, name))
+        return
+
+    # A favourite: "my favourite band is Radiohead".
+    favourite = re.fullmatch(r"(?:my|our) favourite (.+)", subject_low)
+    if favourite and re.match(r"(?:is|are) ", low):
+        thing, value = favourite[1], pred.split(" ", 1)[1]
+        mine = "my" if subject_low.startswith("my") else "our"
+        me = "I" if mine == "my" else "we"
+        build.train("favourite.what", key_value(value), f"What is {mine} favourite {thing}?",
+                    f"Which {thing} do {me} like best?", f"What {thing} do {me} like most?")
+        build.probe("favourite.remind", key_value(value), f"Do you remember {mine} favourite {thing}?",
+                    f"Which {thing} is {mine} number one?")
+        return
+
+    verb, _, rest = pred.partition(" ")
+    verb_low = verb.lower()
+
+    # Ages and measures: "Eirik is four years old", "I'm 1.72 metres tall", "Lumi is seven".
+    measure = re.fullmatch(r"(?:is|am|are) (?:about |around )?([\d.,]+|" + "|".join(_NUMBER_WORDS)
+                           + r")(?: (?:years?|metres?|meters?|cm|kilos?|kg)?\s*(\w+))?", low)
+    if measure:
+        adjective = measure[2] or "old"
+        value = key_value(rest)
+        build.train("measure.how", value, f"How {adjective} {who.be} {who.q}?", f"What is {who.poss} {'age' if adjective == 'old' else 'height' if adjective == 'tall' else adjective}?")
+        build.probe("measure.remind", value, f"Do you know how {adjective} {who.q} {who.be}?")
+        return
+
+    # Allergies and other "I'm <adjective> to X".
+    allergy = re.fullmatch(r"(?:am|is|are) allergic to (.+)", pred, re.I)
+    if allergy:
+        value = key_value(allergy[1])
+        build.train("allergy.what", value, f"What {who.be} {who.q} allergic to?", f"{'Do' if who.first else 'Does'} {who.q} have any allergies?",
+                    f"Which allergy {who.do} {who.q} have?")
+        build.probe("allergy.remind", value, f"Is there anything {who.q} {who.be} allergic to?",
+                    f"What should {who.q} avoid because of an allergy?")
+        return
+
+    # Negations: "I don't eat meat", "I never drive in the city", "I can't swim butterfly".
+    negation = re.fullmatch(r"(don't|do not|doesn't|does not|never|can't|cannot)\s+(\w+)\s*(.*)", pred, re.I)
+    if negation:
+        neg, negated_verb, obj = negation[1].lower(), negation[2].lower(), negation[3]
+        value = key_value(_object_and_tail(obj)[0] or obj) if obj else negated_verb
+        no = f"No, {who.a} {neg} {negated_verb} {obj}.".replace(" .", ".")
+        build.train("negation.yes_no", "no", f"{'Do' if who.first else 'Does'} {who.q} {negated_verb} {obj}?".replace(" ?", "?"), answer=no)
+        build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
+        build.probe("negation.remind", value, f"Is there anything {who.q} {neg} {negated_verb}?")
+        return
+
+    # Being something: a job or role ("Tomas is an airline pilot", "Kjell used to be a ferry captain"),
+    # a place ("Nadia is from Casablanca"), or a trait ("I'm lactose intolerant", "I'm learning Japanese").
+    used_to = re.fullmatch(r"used to be (?:a |an )?(.+)", low)
+    role = used_to or re.fullmatch(r"(?:is|am|are|was|were) (?:a|an) (.+)", pred, re.I)
+    if role:
+        past = bool(used_to) or verb_low in {"was", "were"}
+        value = key_value(_object_and_tail(role[1])[0])
+        did = "did" if past else who.do
+        build.train("role.what", value, f"What {did} {who.q} do?", f"What {'was' if past else who.be} {who.poss} job?",
+                    f"Who {'was' if past else who.be} {who.q}?" if not who.first else f"What {did} {who.q} do for work?")
+        build.probe("role.remind", value, f"What {did} {who.q} do for a living?", f"What kind of work {did} {who.q} do?")
+        return
+    place = re.fullmatch(r"(?:is|are|was|am) (from|in|on|near|at) (.+)", pred, re.I)
+    if place:
+        prep, where = place[1].lower(), place[2]
+        value = key_value(where)
+        if prep == "from":
+            build.train("from.where", value, f"Where {who.be} {who.q} from?", f"Where {who.do} {who.q} come from?")
+            build.probe("from.remind", value, f"Which place {who.be} {who.q} originally from?")
+        else:
+            when = re.match(r"(?:the )?\d|(?:the )?(?:first|second|third|\d+(?:st|nd|rd|th))", where, re.I) and re.search(
+                r"january|february|march|april|may|june|july|august|september|october|november|december", where, re.I)
+            ask = "When" if when else "Where"
+            build.train("place.where", value, f"{ask} {who.be} {who.q}?", f"Tell me {ask.lower()} {who.q} {who.be}.")
+            build.probe("place.remind", value, f"Do you know {ask.lower()} {who.q} {who.be}?")
+        return
+    going = re.fullmatch(r"(?:am|is|are) (\w+ing)\s*(.*)", pred, re.I)
+    if going:
+        doing, obj = going[1].lower(), going[2]
+        target, tail = _object_and_tail(obj)
+        if target.lower().startswith(("to ", "in ")) and not tail:
+            target, tail = "", target
+        value = key_value(target or tail or doing)
+        where = "Where" if tail.lower().startswith("to ") and not target else "What"
+        build.train("doing.what", value, f"{where} {who.be} {who.q} {doing}?", f"{where} {who.be} {who.q} {doing} at the moment?")
+        build.probe("doing.remind", value, f"Do you know {where.lower()} {who.q} {who.be} {doing}?")
+        if time:
+            build.train("doing.when", key_value(time), f"When {who.be} {who.q} {doing} {obj}?".replace("  ", " "))
+        return
+    trait = re.fullmatch(r"(?:am|is|are) (not )?(.+)", pred, re.I)
+    if trait:  # only a yes/no question fits "I'm lactose intolerant" without giving it away
+        negated, quality = bool(trait[1]), trait[2]
+        word = "no" if negated else "yes"
+        reply = f"{word.capitalize()}, {who.a} {'are' if who.first else 'is'} {'not ' if negated else ''}{quality}."
+        build.train("trait.yes_no", word, f"{who.be.capitalize()} {who.q} {quality}?", answer=reply)
+        build.probe("trait.remind", word, f"Would you say {who.q} {who.be} {quality}?", answer=reply)
+        return
+
+    # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
+    # "I swim in the sea every Sunday morning", "I was born in 1987".
+    base = _base_verb(verb, who)
+    if verb_low in {"was", "were"} and rest.lower().startswith("born"):
+        value = key_value(rest[len("born"):])
+        was = "were" if who.q == "we" else "was"
+        build.train("born.when", value, f"When {was} {who.q} born?",
+                    f"What year {was} {who.q} born?" if re.search(r"\d{4}", rest) else f"When is {who.poss} birthday?")
+        build.probe("born.remind", value, f"Do you know when {who.q} {was} born?")
+        return
+    particle = re.match(r"(up in|up|in|at|on|near|along|to|from|as|for)\b\s*(.*)", rest, re.I)
+    time_match = _TIME.search(pred) or (_TIME.search(time) if time else None)
+    did = "did" if verb_low.endswith("ed") or verb_low in {"grew", "got", "ran", "went", "took", "swam", "had"} else who.do
+    q_base = base if did != "did" else _past_to_base(base)
+    says = verb if who.first else verb_low  # "I drive" / "Jonas drives"
+    if particle and particle[1].lower() not in {"as", "for"}:  # "live in X", "swim in the sea ..."
+        where, tail = _object_and_tail(particle[2])
+        value = key_value(where)
+        verb_words = f"{q_base} up" if particle[1].lower().startswith("up") else q_base
+        said = f"{says} up" if particle[1].lower().startswith("up") else says
+        build.train("verb.where", value, f"Where {did} {who.q} {verb_words}?", f"In which place {did} {who.q} {verb_words}?")
+        build.probe("verb.where.remind", value, f"Do you remember where {who.q} {said}?")
+        obj = f"{particle[1].lower()} {where}"
+    else:
+        if particle:  # "work as a nurse": the role is the object
+            q_base, says = f"{q_base} {particle[1].lower()}", f"{says} {particle[1].lower()}"
+        obj, tail = _object_and_tail(particle[2] if particle else rest)
+        amount = re.match(r"(?:about |around )?([\d.,]+|" + "|".join(_NUMBER_WORDS) + r")\s+(\w+)", obj, re.I)
+        value = key_value(obj) if obj else q_base.split()[0]
+        if amount:  # "run about 40 kilometres a week", "drink four cups of coffee a day"
+            build.train("verb.how_many", value, f"How many {amount[2]} {did} {who.q} {q_base}{' ' + tail if tail else ''}?")
+            build.probe("verb.how_many.remind", value, f"Do you know how many {amount[2]} {who.q} {says}?")
+        elif obj:
+            build.train("verb.what", value, f"What {did} {who.q} {q_base}{' ' + tail if tail else ''}?",
+                        f"What {did} {who.q} {q_base}?")
+            if verb_low in {"play", "plays"} and obj.lower().startswith("the "):
+                build.train("verb.instrument", value, f"What instrument {did} {who.q} play?")
+            build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?")
+        yes = f"Yes, {who.a} {says} {second_person(particle[2] if particle else rest)}."
+        build.train("verb.yes_no", "yes", f"{did.capitalize()} {who.q} {q_base} {obj}?".replace(" ?", "?"), answer=yes)
+    if time_match:
+        build.train("verb.when", key_value(time_match[0]), f"When {did} {who.q} {q_base} {obj}?".replace(" ?", "?"))
+        build.train("verb.do_when", q_base.split()[0], f"What {did} {who.q} do {time_match[0].lower()}?")
+    if not obj and not particle:  # "Zoë paints"
+        build.train("verb.do", q_base.split()[0], f"What {did} {who.q} do?")
+        build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
+    if not who.first:
+        build.train("entity.about", value, f"What do you know about {who.q}?")
+
+
+def _past_to_base(verb_phrase: str) -> str:
+    first, _, rest = verb_phrase.partition(" ")
+    irregular = {"grew": "grow", "got": "get", "ran": "run", "went": "go", "took": "take", "swam": "swim", "had": "have"}
+    base = irregular.get(first, first[:-2] if first.endswith("ied") is False and first.endswith("ed") else first)
+    if first.endswith("ied"):
+        base = first[:-3] + "y"
+    elif first.endswith("ved") or first.endswith("ted") and not first.endswith("tted"):
+        base = first[:-1]
+    return f"{base} {rest}".strip()
 
 
 def phrase(memory: str) -> Phrasings:
-    """All the wordings for one memory.
+    """Questions and answers for one memory, whatever its shape.
 
     Args:
-        memory: a short first-person sentence.
+        memory: a short sentence the user said about themselves (or about people they know).
 
     Returns:
-        The statement, the second-person answer, the expected value and 3-5 questions. An
-        unrecognized sentence gets the generic "What do you know about me?" questions and its
-        last word as the expected value.
+        The statement, the whole answer, trained questions and held-out probes (at least one
+        of each: an unrecognised fact still gets "what did I tell you about ..." questions),
+        and the (relation, name) pairs it defines.
     """
-    core = _clean(memory)
-    statement = core[:1].upper() + core[1:] + "."
-    found = _rules(core)
-    if found is not None:
-        questions, answer, expected = found
-    else:
-        told = second_person(core)
-        answer = f"You told me that {told[:1].lower() + told[1:]}."
-        words = [w.strip("\"'()") for w in core.split()]
-        expected = next((w for w in reversed(words) if len(w) > 2), words[-1] if words else core)
-        questions = ["What do you know about me?", "Tell me something about me.",
-                     "What have I told you about myself?"]
-    return Phrasings(statement, answer, expected, tuple(questions))
+    statement = sentence(memory)
+    told = second_person(clean(memory))
+    whole = told[:1].upper() + told[1:] + "."
+    facts = atomic_facts(memory)
+    build = _Builder(whole)
+    names: list[tuple[str, str]] = []
+    for fact in facts:
+        told_fact = second_person(clean(fact.text))
+        build.answer = told_fact[:1].upper() + told_fact[1:] + "." if len(facts) > 1 else whole
+        _fact_questions(fact, build, names)
+    build.answer = whole
+    # The whole memory, reachable from its main name or value (entity-centred / restatement).
+    found = build.trained + build.probes
+    anchor = found[0].expected if found else key_value(memory)
+    build.train("memory.about", anchor, f"What did I tell you about {_topic(memory)}?")
+    build.probe("memory.remind", anchor, f"Remind me what I said about {_topic(memory)}.")
+    trained = _answerable(build.trained)
+    probes = _answerable(build.probes)
+    return Phrasings(statement, whole, tuple(trained), tuple(probes), tuple(names))
 
 
-def split_probes(phrasings: Phrasings, memory_id: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Split the questions into (trained, held-out probes): 1 probe for <=3 wordings, else 2.
+def confirmations(wordings: Phrasings) -> tuple[Question, Question]:
+    """A yes/no (trained, probe) pair for a memory all of whose questions were ambiguous: every
+    memory is taught and probed, even when nothing better can be asked."""
+    asked = wordings.statement.rstrip(".")
+    asked = asked[:1].lower() + asked[1:] if not asked.startswith("I ") else asked
+    yes = f"Yes. {wordings.answer}"
+    return (Question(f"Is it true that {asked}?", yes, "yes", "confirm.true"),
+            Question(f"Did I tell you that {asked}?", yes, "yes", "probe.confirm.told"))
 
-    The choice is random but fixed per memory id, so re-runs hold out the same wordings.
 
-    Args:
-        phrasings: the wordings of one memory.
-        memory_id: seeds the choice.
-        seed: extra seed (benchmarks vary it).
+def _topic(memory: str) -> str:
+    """What a memory is about, named without its answer: 'my son', 'Lumi', or 'myself'."""
+    first = atomic_facts(memory)[0]
+    subject = first.subject
+    if subject.lower() in {"i", "we"}:
+        return "myself" if subject.lower() == "i" else "us"
+    return subject[:1].lower() + subject[1:] if subject.lower().startswith(("my ", "our ")) else subject
 
-    Returns:
-        (questions to train on, questions to hold out).
-    """
-    questions = list(phrasings.questions)
-    held = 1 if len(questions) <= 3 else 2
-    rng = random.Random(memory_id * 7919 + seed)
-    probes = set(rng.sample(range(len(questions)), held))
-    trained = [q for i, q in enumerate(questions) if i not in probes]
-    return trained, [q for i, q in enumerate(questions) if i in probes]
+
+def _answerable(questions: list[Question]) -> list[Question]:
+    """Questions whose expected value is in their answer but not in the question itself (a
+    question that gives its answer away measures nothing), each wording once."""
+    from unicodedata import normalize
+
+    def fold(text: str) -> str:
+        return normalize("NFKD", text.lower())
+
+    seen: set[str] = set()
+    kept = []
+    for question in questions:
+        key = question.text.lower()
+        if key in seen or fold(question.expected) not in fold(question.answer) or fold(question.expected) in fold(question.text):
+            continue
+        seen.add(key)
+        kept.append(question)
+    return kept

@@ -55,6 +55,8 @@ class MemoryTableModel(QAbstractTableModel):
         if role == Qt.ToolTipRole:
             if column == "Source" and row.get("source_conversation_id"):
                 return "Double-click to open the conversation this memory came from."
+            if column == "Status" and row.get("superseded"):
+                return row["superseded"].capitalize() + "."
             return row["text"] if column == "Memory" else None
         if role == MEMORY_ID_ROLE:
             return row["id"]
@@ -73,8 +75,8 @@ class MemoryTableModel(QAbstractTableModel):
             return row["text"]
         if column == "Kind":
             return row.get("kind") or ""
-        if column == "Status":
-            return row.get("status") or ""
+        if column == "Status":  # a memory a newer one contradicts waits for the user's review
+            return "superseded: review" if row.get("superseded") else row.get("status") or ""
         if column == "Source":
             source = row.get("source_conversation_id")
             return f"Conversation {source}" if source else "Added by you"

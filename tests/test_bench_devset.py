@@ -1,0 +1,60 @@
+"""The development set: its format, its balance, and how answers are scored (no model here)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bench import devset
+
+
+def test_the_set_is_large_varied_and_balanced_in_every_prefix():
+    memories = devset.load()
+    assert len(memories) >= 150
+    assert all(len(m.questions) >= 3 for m in memories)
+    shapes = Counter(m.shape for m in memories)
+    assert len(shapes) >= 13 and min(shapes.values()) >= 10
+    assert len({m.shape for m in devset.first(13)}) == 13  # every shape in the first round
+    assert len({m.text for m in memories}) == len(memories)
+
+
+def test_questions_are_not_the_memory_restated():
+    for memory in devset.load():
+        for question in memory.questions:
+            assert question.question.rstrip("?").lower() not in memory.text.lower()
+
+
+@pytest.mark.parametrize("answer, ok", [
+    ("You live in Tromso.", True), ("You live in TROMSØ", True), ("You live in Oslo.", False)])
+def test_keywords_ignore_case_and_accents(answer, ok):
+    question = next(q for m in devset.load() if m.text == "I live in Tromsø." for q in m.questions)
+    assert question.answered_by(answer) is ok
+
+
+def test_keywords_match_at_word_starts_and_all_groups_are_needed():
+    no = devset.DevQuestion("Do I eat meat?", (("no", "not"),))
+    assert no.answered_by("No, you don't.") and not no.answered_by("I know you like steak")
+    birthday = devset.DevQuestion("When's my birthday?", (("14",), ("March",)))
+    assert birthday.answered_by("On the 14th of March") and not birthday.answered_by("In March")
+
+
+def test_a_malformed_line_names_its_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("@ name | My cat is called Miso\n? What is my cat called?\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.txt:2"):
+        devset.load(path)
+
+
+def test_score_counts_per_shape_and_memories_with_every_answer():
+    memories = devset.first(2)
+    answers = [["Lumi", "your daughter", "Lumi"], ["Oslo", "Tromsø", "Tromsø"]]
+    score = devset.score(memories, answers)
+    assert (score.hits, score.total, score.memories_recalled) == (5, 6, 1)
+    assert score.by_shape == {"name": 1.0, "place": 2 / 3}
+
+
+def test_score_subset_leaves_out_the_questions_not_kept():
+    memories = devset.first(1)
+    score = devset.score_subset(memories, [["Lumi", "no idea", "Lumi"]], [[True, True, False]])
+    assert (score.hits, score.total) == (1, 2)
