@@ -10,6 +10,11 @@ from app.store import Store, now_iso
 TITLE_CHARS = 60
 
 
+def title_from(text: str) -> str:
+    """A new conversation's title: its first message, on one line, cut short."""
+    return " ".join(text.split())[:TITLE_CHARS] or "New chat"
+
+
 @dataclass
 class Conversation:
     """A chat in progress. `id` is None until its first turn is logged (never, if temporary)."""
@@ -30,7 +35,7 @@ class ConversationLog:
 
     def create(self, title: str) -> int:
         stamp = now_iso()
-        title = " ".join(title.split())[:TITLE_CHARS] or "New chat"
+        title = title_from(title)
         with self.store.transaction() as db:
             return db["conversations"].insert(
                 {"title": title, "created_at": stamp, "updated_at": stamp}
