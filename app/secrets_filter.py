@@ -9,9 +9,8 @@ tests/data/secrets_cases.tsv is the table of phrasings it is held to.
 
 from __future__ import annotations
 
+import functools
 import re
-
-from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
 # Words that name a secret. "pw"/"pass" only count with ":" or "=" (see _SHORT_WORD).
 _WORD = (r"(?:pass(?:word|wd|phrase|code)s?|pin(?:\s+(?:number|code))?|cvv2?|cvc2?|csc|"
@@ -72,8 +71,16 @@ LONG_DIGIT_RUN = 9
 # Every key format detect-secrets knows, except the ones that are not secrets in a sentence.
 _NOT_KEYS = {"Public IP (ipv4)", "Secret Keyword", "Base64 High Entropy String",
              "Hex High Entropy String"}
-_KEY_DETECTORS = [cls() for kind, cls in sorted(get_mapping_from_secret_type_to_class().items())
-                  if kind not in _NOT_KEYS]
+
+
+@functools.cache
+def _key_detectors() -> list:
+    """detect-secrets' plugins, loaded on first use (importing them all takes a quarter second)."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    return [cls() for kind, cls in sorted(get_mapping_from_secret_type_to_class().items())
+            if kind not in _NOT_KEYS]
+
 _KEY_WORD = re.compile(
     r"\b(api[\s_-]?key|access[\s_-]?key|secret(?:[\s_-]?(?:access[\s_-]?)?key)?|token|bearer|"
     r"private[\s_-]?key|client[\s_-]?secret|auth(?:orization)?)\b\s*(?:is|was|=|:)?\s*"
@@ -117,7 +124,7 @@ def _is_phone(text: str, match: re.Match, digits: str) -> bool:
 
 
 def _has_key(text: str) -> bool:
-    for detector in _KEY_DETECTORS:
+    for detector in _key_detectors():
         if any(detector.analyze_string(text)):
             return True
     return bool(_OPENAI.search(text) or _KEY_WORD.search(text))

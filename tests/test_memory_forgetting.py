@@ -17,7 +17,7 @@ from app.memory_relevance import mentions, used_in_turn
 from app.runs import TrainingRuns
 from ondevice.engine import GenerationOptions
 from tests.conftest import run_cli
-from tests.test_learning_job import FAST
+from tests.test_learning_job import FAST, shared_training_cache  # noqa: F401 - a fixture, shared
 
 DOG = "My dog is called Biscuit"
 
@@ -189,12 +189,11 @@ def test_a_secret_in_a_later_message_leaves_the_title_alone(app):
 # -- #15. deleting leaves nothing in run records, logs, caches or work folders --------------------------
 
 @pytest.fixture
-def training_cache(nocturne_home, tmp_path_factory):
-    shared = tmp_path_factory.getbasetemp() / "forgetting-training-cache"
-    shared.mkdir(exist_ok=True)
+def training_cache(nocturne_home, shared_training_cache):  # noqa: F811 - the imported fixture
+    """The learning tests' session cache (F32 copy, replay, yardstick), linked as the job expects."""
     (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
-    os.symlink(shared, nocturne_home / "cache" / "training")
-    return shared
+    os.symlink(shared_training_cache, nocturne_home / "cache" / "training")
+    return shared_training_cache
 
 
 def test_deleting_a_memory_purges_it_from_past_runs_and_the_data_folder(app, nocturne_home, training_cache):
