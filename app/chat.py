@@ -141,6 +141,8 @@ class ChatService:
             reply.status, reply.error = "error", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if capture and logging and reply.user_message_id is not None:
+                text = self.log.message(reply.user_message_id)["content"]  # a refused secret is gone
             conversation.messages.append({"role": "user", "content": text})
             if reply.text:
                 conversation.messages.append({"role": "assistant", "content": reply.text})

@@ -96,6 +96,12 @@ class ConversationLog:
             )
         return row
 
+    def message(self, message_id: int) -> dict:
+        row = self.store.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFoundError(f"There is no message {message_id}: it may have been deleted.")
+        return row
+
     def list(self, limit: int = 200) -> list[dict]:
         return self.store.query(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) "

@@ -151,9 +151,7 @@ class MemoryService:
         Returns:
             The new memory's id.
         """
-        row = self.store.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
-        if row is None:
-            raise NotFoundError(f"There is no message {message_id}: it may have been deleted.")
+        row = self.app.log.message(message_id)
         text = row["content"] or ""
         if len(text) > MAX_MEMORY_CHARS:
             raise InputError(f"This message is {len(text):,} characters, too long for a memory "

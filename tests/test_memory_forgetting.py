@@ -174,6 +174,7 @@ def test_a_refused_secret_is_removed_from_the_title_and_the_search_index(app, no
     title = app.log.get(conversation.id)["title"]
     assert "4111" not in title and title.startswith("[removed")
     assert app.log.search("4111") == []
+    assert "4111" not in str(conversation.messages)  # nor in the history the next prompt sends
     app.close()
     assert traces(nocturne_home, b"4111 1111") == []
 
