@@ -94,7 +94,7 @@ def _confirmed(others: list[dict]) -> bool:
     """Ask before deleting conversations beyond the memory's source; no terminal means no."""
     if not sys.stdin.isatty():
         return False
-    print(f"These {len(others)} other conversations mention it too:\n{_described(others)}")
+    print(f"Other conversations that mention it:\n{_described(others)}")
     try:
         answer = input("Delete them too? [y/N] ")
     except EOFError:
