@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Protocol
 
 from app.conversations import Conversation, ConversationLog
 from app.errors import NocturneError
+from app.memory_relevance import used_memories
 from app.prompt import fit_prompt, system_message
 from app.text_input import clean_user_text
 from ondevice.engine import Engine, EngineError, GenerationOptions, Usage
@@ -55,7 +56,9 @@ class Reply:
         self.error: str | None = None
         self.user_message_id: int | None = None
         self.message_id: int | None = None
-        self.memory_ids: list[int] = []
+        self.memory_ids: list[int] = []  # every memory in the prompt
+        self.prompt_memories: list[tuple[int, str]] = []  # (id, text) of those memories
+        self.question = ""
         self.conversation: Conversation | None = None
 
     def cancel(self) -> None:
@@ -138,6 +141,8 @@ class ChatService:
             reply.status, reply.error = "error", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if capture and logging and reply.user_message_id is not None:
+                text = self.log.message(reply.user_message_id)["content"]  # a refused secret is gone
             conversation.messages.append({"role": "user", "content": text})
             if reply.text:
                 conversation.messages.append({"role": "assistant", "content": reply.text})
@@ -152,6 +157,7 @@ class ChatService:
                 self.settings.memory_budget,
             )
         reply.memory_ids = [memory_id for memory_id, _ in remembered]
+        reply.prompt_memories, reply.question = remembered, text
         budget = self.engine.context_size - min(self.settings.options.max_tokens, self.engine.context_size // 4)
         return fit_prompt(
             system_message([memory for _, memory in remembered]),
@@ -193,9 +199,10 @@ class ChatService:
                 tokens_per_s=round(usage.tokens_per_s, 2),
             )
         reply.message_id = self.log.add_message(conversation.id, "assistant", reply.text, **fields)
-        if reply.memory_ids:
+        # Recorded as used only when relevant: deleting a memory "with its conversations" acts
+        # on this record, and the prompt also carries unrelated memories to fill its budget.
+        used = used_memories(reply.prompt_memories, reply.question, reply.text)
+        if used:
             with self.log.store.transaction() as db:
                 db["message_memories"].insert_all(
-                    [{"message_id": reply.message_id, "memory_id": m} for m in reply.memory_ids],
-                    ignore=True,
-                )
+                    [{"message_id": reply.message_id, "memory_id": m} for m in used], ignore=True)

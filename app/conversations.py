@@ -25,6 +25,11 @@ def short_title(text: str, limit: int = TITLE_CHARS) -> str:
     return head.rstrip(" ,;:.-–—") + ELLIPSIS
 
 
+def title_from(text: str) -> str:
+    """A new conversation's title: its first message, on one line, cut at a word."""
+    return short_title(text) or "New chat"
+
+
 @dataclass
 class Conversation:
     """A chat in progress. `id` is None until its first turn is logged (never, if temporary)."""
@@ -45,7 +50,7 @@ class ConversationLog:
 
     def create(self, title: str) -> int:
         stamp = now_iso()
-        title = short_title(title) or "New chat"
+        title = title_from(title)
         with self.store.transaction() as db:
             return db["conversations"].insert(
                 {"title": title, "created_at": stamp, "updated_at": stamp}
@@ -104,6 +109,12 @@ class ConversationLog:
             raise NotFoundError(
                 f"There is no conversation {conversation_id}: `nocturne history list` shows them."
             )
+        return row
+
+    def message(self, message_id: int) -> dict:
+        row = self.store.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFoundError(f"There is no message {message_id}: it may have been deleted.")
         return row
 
     def list(self, limit: int = 200) -> list[dict]:

@@ -11,15 +11,17 @@ import json
 
 import re
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Collection
 
 from app.errors import InputError, NotFoundError
 from app.memory_capture import (KnownMemories, confirmation, explicit_request, kind_of, normalize,
                                  propose_memories, tidy)
 from app.memory_conflicts import superseded_memories
+from app.conversations import title_from
 from app.memory_context import memories_for_prompt
-from app.memory_forget import (content_sha256, delete_conversation_rows, fall_back_to_clean_adapter,
-                               remove_tainted_files, taint_adapters)
+from app.memory_forget import (content_sha256, conversations_mentioning, delete_conversation_rows,
+                               fall_back_to_clean_adapter, remove_tainted_files, taint_adapters)
+from app.memory_purge import needles_for, purge_files, purge_run_records
 from app.secrets_filter import find_secret
 from app.store import now_iso
 from app.text_input import clean_user_text
@@ -27,6 +29,7 @@ from app.text_input import clean_user_text
 KINDS = ("fact", "preference", "style", "correction")
 STATUSES = ("pending", "approved", "rejected")
 MAX_MEMORY_CHARS = 500  # a memory is a sentence or two; longer text belongs in a conversation
+SECRET_REMOVED = "[removed: it looked like a secret]"
 REMEMBER_EXAMPLE = "e.g. “remember that my cat is called Miso”"
 
 
@@ -155,9 +158,7 @@ class MemoryService:
         Returns:
             The new memory's id.
         """
-        row = self.store.query_one("SELECT * FROM messages WHERE id = ?", (message_id,))
-        if row is None:
-            raise NotFoundError(f"There is no message {message_id}: it may have been deleted.")
+        row = self.app.log.message(message_id)
         text = row["content"] or ""
         if len(text) > MAX_MEMORY_CHARS:
             raise InputError(f"This message is {len(text):,} characters, too long for a memory "
@@ -169,34 +170,46 @@ class MemoryService:
 
     # -- deleting -----------------------------------------------------------------------------
 
-    def delete(self, memory_id: int, delete_conversations: bool = False) -> dict:
-        """Delete a memory for good, taint adapters trained on it, and optionally its chats.
+    def conversations_mentioning(self, memory_id: int) -> list[dict]:
+        """Conversations that would still hold a memory once it is deleted.
+
+        Returns:
+            [{"id", "title", "why"}]: why is "source", "used" (a turn used it) or "mentions".
+        """
+        row = self.get(memory_id)
+        return conversations_mentioning(self.store, memory_id, row["text"], row["source_conversation_id"])
+
+    def delete(self, memory_id: int, delete_conversations: bool = False,
+               also_conversations: Collection[int] = ()) -> dict:
+        """Delete a memory for good, taint adapters trained on it, purge what runs kept of it.
 
         Args:
             memory_id: the memory.
-            delete_conversations: also delete the conversation it came from and every
-                conversation whose answers had it in their prompt.
+            delete_conversations: also delete the conversation it came from.
+            also_conversations: other conversations to delete, which the user confirmed; only
+                those among `conversations_mentioning` are deleted, never an unrelated chat.
 
         Returns:
-            {"memory_id", "conversation_ids", "tainted_adapters"}.
+            {"memory_id", "conversation_ids" (deleted), "still_mentioned" (the conversations
+            that mention it and were kept: [{"id", "title", "why"}]), "tainted_adapters"}.
         """
         row = self.get(memory_id)
-        conversations: set[int] = set()
-        if delete_conversations:
-            if row["source_conversation_id"] is not None:
-                conversations.add(row["source_conversation_id"])
-            used = self.store.query(
-                "SELECT DISTINCT m.conversation_id FROM message_memories mm JOIN messages m "
-                "ON m.id = mm.message_id WHERE mm.memory_id = ?", (memory_id,))
-            conversations.update(r["conversation_id"] for r in used)
+        concerned = self.conversations_mentioning(memory_id)
+        chosen = set(also_conversations)
+        if delete_conversations and row["source_conversation_id"] is not None:
+            chosen.add(row["source_conversation_id"])
+        deleted = sorted(c["id"] for c in concerned if c["id"] in chosen)
+        needles = needles_for(self.store, memory_id, row["text"])
         with self.store.transaction() as db:
             tainted = taint_adapters(db, [memory_id], "deleted")
             db.execute("DELETE FROM message_memories WHERE memory_id = ?", [memory_id])
             db.execute("DELETE FROM memories WHERE id = ?", [memory_id])
-            for conversation_id in conversations:
+            for conversation_id in deleted:
                 delete_conversation_rows(db, conversation_id)
+        self._forget_traces(memory_id, needles)
         self._after_forgetting(*tainted)
-        return {"memory_id": memory_id, "conversation_ids": sorted(conversations),
+        return {"memory_id": memory_id, "conversation_ids": deleted,
+                "still_mentioned": [c for c in concerned if c["id"] not in deleted],
                 "tainted_adapters": tainted[0]}
 
     def delete_conversation(self, conversation_id: int, with_memories: bool = False) -> dict:
@@ -206,16 +219,20 @@ class MemoryService:
             {"conversation_id", "memory_ids", "tainted_adapters"}.
         """
         self.app.log.get(conversation_id)
-        memory_ids = []
+        memories = []
         if with_memories:
-            memory_ids = [r["id"] for r in self.store.query(
-                "SELECT id FROM memories WHERE source_conversation_id = ?", (conversation_id,))]
+            memories = self.store.query(
+                "SELECT id, text FROM memories WHERE source_conversation_id = ?", (conversation_id,))
+        memory_ids = [m["id"] for m in memories]
+        needles = {m["id"]: needles_for(self.store, m["id"], m["text"]) for m in memories}
         with self.store.transaction() as db:
             tainted = taint_adapters(db, memory_ids, "deleted")
             for memory_id in memory_ids:
                 db.execute("DELETE FROM message_memories WHERE memory_id = ?", [memory_id])
                 db.execute("DELETE FROM memories WHERE id = ?", [memory_id])
             delete_conversation_rows(db, conversation_id)
+        for memory_id, found in needles.items():
+            self._forget_traces(memory_id, found)
         self._after_forgetting(*tainted)
         return {"conversation_id": conversation_id, "memory_ids": memory_ids,
                 "tainted_adapters": tainted[0]}
@@ -346,10 +363,25 @@ class MemoryService:
             fall_back_to_clean_adapter(self.store, self.app.home, active_base)
         self.store.purge_freed_text()
 
+    def _forget_traces(self, memory_id: int, needles: set[str]) -> None:
+        """What learning runs kept of a deleted memory: report entries, log lines, files."""
+        purge_run_records(self.store, memory_id, needles)
+        purge_files(self.store, self.app.home, needles)
+
     def _redact_message(self, message_id: int | None) -> None:
-        """Remove a secret the user typed from the chat log (the memory was refused)."""
+        """Remove a secret the user typed from the chat log (the memory was refused).
+
+        The conversation's title was made from that message when it was the first: it goes too.
+        The full-text index follows the row (its triggers), and the purge makes the old words
+        leave the file.
+        """
         if message_id is None:
             return
+        row = self.store.query_one("SELECT conversation_id, content FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            return
         with self.store.transaction() as db:
-            db["messages"].update(message_id, {"content": "[removed: it looked like a secret]"})
+            db["messages"].update(message_id, {"content": SECRET_REMOVED})
+            db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ?",
+                       [SECRET_REMOVED, row["conversation_id"], title_from(row["content"] or "")])
         self.store.purge_freed_text()

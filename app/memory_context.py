@@ -2,7 +2,8 @@
 
 Relevance is SQLite FTS5 bm25 over memories_fts (no extra model). A 135M model cannot answer
 from a fact it does not see, so memories sharing no word with the message still fill whatever
-budget is left, newest first.
+budget is left, newest first. Being in the prompt is not being used: what a turn records as
+used (which deleting "with its conversations" acts on) is decided by app.memory_relevance.
 """
 
 from __future__ import annotations

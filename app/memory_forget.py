@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from app.memory_relevance import distinctive_words, mentions
 from ondevice.adapters import version_dir
 
 
@@ -66,6 +67,33 @@ def delete_conversation_rows(db: sqlite_utils.Database, conversation_id: int) ->
                "WHERE source_conversation_id = ?", [conversation_id])
     db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
     db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+# Why a conversation is listed when its memory is deleted, as the CLI and the app say it.
+MENTION_REASONS = {"source": "it came from there", "used": "an answer used it", "mentions": "it is mentioned"}
+
+
+def conversations_mentioning(store, memory_id: int, text: str, source_id: int | None) -> list[dict]:
+    """The conversations a memory's deletion concerns, each {"id", "title", "why"}, by id.
+
+    why: "source" (it came from there), "used" (a turn used it: app.memory_relevance), or
+    "mentions" (a message contains most of its distinctive words).
+    """
+    why: dict[int, str] = {}
+    if source_id is not None:
+        why[source_id] = "source"
+    for row in store.query("SELECT DISTINCT m.conversation_id FROM message_memories mm JOIN messages m "
+                           "ON m.id = mm.message_id WHERE mm.memory_id = ?", (memory_id,)):
+        why.setdefault(row["conversation_id"], "used")
+    key = distinctive_words(text)
+    if key:  # FTS narrows the candidates; `mentions` decides
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in sorted(key))
+        for row in store.query("SELECT m.conversation_id, m.content FROM messages_fts JOIN messages m "
+                               "ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?", (match,)):
+            if row["conversation_id"] not in why and mentions(text, row["content"] or ""):
+                why[row["conversation_id"]] = "mentions"
+    titles = {r["id"]: r["title"] for r in store.query("SELECT id, title FROM conversations")}
+    return [{"id": c, "title": titles[c], "why": why[c]} for c in sorted(why) if c in titles]
 
 
 def remove_tainted_files(store, home: Path) -> list[str]:

@@ -201,7 +201,8 @@ def test_delete_taints_adapters_removes_their_files_and_falls_back(app, memories
     dirty_folder = registry.get(dirty).path.parent
 
     result = memories.delete(cat)
-    assert result == {"memory_id": cat, "conversation_ids": [], "tainted_adapters": [dirty]}
+    assert result == {"memory_id": cat, "conversation_ids": [], "still_mentioned": [],
+                      "tainted_adapters": [dirty]}
     assert registry.get(dirty).status == "tainted"
     assert "memory 1 it learned was deleted" in registry.get(dirty).metrics["status_reason"]
     assert not dirty_folder.exists()
@@ -238,7 +239,7 @@ def test_retrain_needed_follows_the_approved_set(app, memories, tmp_path):
     assert not memories.retrain_needed()
 
 
-def test_delete_with_conversations_removes_source_and_users(app, memories):
+def test_delete_with_conversations_removes_the_source_and_only_confirmed_users(app, memories):
     source = app.log.create("source")
     said = app.log.add_message(source, "user", "My cat is called Miso.")
     memory = memories.remember_message(said)
@@ -249,8 +250,8 @@ def test_delete_with_conversations_removes_source_and_users(app, memories):
     other = app.log.create("unrelated")
     app.log.add_message(other, "user", "Hello")
 
-    result = memories.delete(memory, delete_conversations=True)
-    assert result["conversation_ids"] == sorted([source, user])
+    result = memories.delete(memory, delete_conversations=True, also_conversations=[user, other])
+    assert result["conversation_ids"] == sorted([source, user])  # `other` never mentioned it
     assert [c["id"] for c in app.log.list()] == [other]
     assert app.store.query("SELECT * FROM message_memories") == []
 
@@ -312,7 +313,7 @@ def test_cli_remember_answer_delete_and_forget_the_bytes(nocturne_home):
     code, _, err = cli("memories", "add", "my PIN is 1234")
     assert code == 1 and "never stores secrets" in err
 
-    code, out, err = cli("memories", "delete", "1", "--with-conversations")
+    code, out, err = cli("memories", "delete", "1", "--with-conversations", "--yes")
     assert code == 0 and "Deleted memory 1" in out and "Deleted conversations 1" in out, err
     code, out, err = cli("chat", "What is my cat called?")
     assert code == 0 and "Miso" not in out, err

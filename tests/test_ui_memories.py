@@ -30,13 +30,18 @@ def seeded(app):
     return {"conversation": conversation, "from_chat": from_chat, "typed": typed}
 
 
-def answer_confirmation(check_also: bool) -> None:
-    """Press Delete in the confirmation box once it is shown (ticking its checkbox if asked)."""
+def answer_confirmation(check_also: bool, shown: list | None = None) -> None:
+    """Press Delete in the confirmation box once it is shown (ticking its checkbox if asked).
+
+    `shown` receives the box's text.
+    """
     def press():
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
             QTimer.singleShot(20, press)
             return
+        if shown is not None:
+            shown.append(box.text())
         if check_also:
             box.checkBox().setChecked(True)
         delete = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.DestructiveRole)
@@ -86,6 +91,22 @@ def test_delete_can_also_delete_the_source_conversation(qtbot, app, seeded):
     assert app.store.query("SELECT id FROM memories WHERE id = ?", (seeded["from_chat"],)) == []
     assert app.store.query("SELECT id FROM conversations") == []
     assert app.store.query("SELECT id FROM messages") == []
+
+
+def test_the_confirmation_lists_the_conversations_that_mention_it_and_spares_the_rest(qtbot, app, seeded):
+    used = app.log.create("Cat question")
+    app.log.add_message(used, "assistant", "Your cat is called Miso.")
+    unrelated = app.log.create("Maths")
+    app.log.add_message(unrelated, "user", "what is 2+2")
+    view = MemoriesView(app)
+    qtbot.addWidget(view)
+    view.table.selectRow(row_of(view, seeded["from_chat"]))
+    shown: list[str] = []
+    answer_confirmation(check_also=True, shown=shown)
+    view.delete()
+    assert "• About my cat (it came from there)" in shown[0]
+    assert "• Cat question (it is mentioned)" in shown[0] and "Maths" not in shown[0]
+    assert [r["id"] for r in app.store.query("SELECT id FROM conversations")] == [unrelated]
 
 
 def test_approve_reject_and_filters(qtbot, app, seeded):

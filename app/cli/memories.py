@@ -7,6 +7,7 @@ import sys
 
 from app.cli.common import opened, table
 from app.memories import KINDS, STATUSES, MemoryService
+from app.memory_forget import MENTION_REASONS
 
 
 def register(commands) -> None:
@@ -32,7 +33,11 @@ def register(commands) -> None:
     delete = sub.add_parser("delete", help="delete a memory for good; adapters that learned it are discarded")
     delete.add_argument("id", type=int)
     delete.add_argument("--with-conversations", action="store_true",
-                        help="also delete the conversation it came from and those that used it")
+                        help="also delete the conversation it came from; the others that mention it "
+                             "are listed and deleted once you confirm")
+    delete.add_argument("--yes", action="store_true",
+                        help="with --with-conversations: delete the others that mention it without "
+                             "asking (needed when no one is at the terminal)")
     delete.set_defaults(func=delete_cmd)
     propose = sub.add_parser("propose", help="propose pending memories from your chats")
     propose.add_argument("--since", metavar="DATE", help="only chats from DATE (YYYY-MM-DD) on")
@@ -84,14 +89,41 @@ def status_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _described(conversations: list[dict]) -> str:
+    return "\n".join(f"  {c['id']}  “{c['title']}” ({MENTION_REASONS[c['why']]})" for c in conversations)
+
+
+def _confirmed(others: list[dict]) -> bool:
+    """Ask before deleting conversations beyond the memory's source; no terminal means no."""
+    if not sys.stdin.isatty():
+        return False
+    print(f"Other conversations that mention it:\n{_described(others)}")
+    try:
+        answer = input("Delete them too? [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
 def delete_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         service = MemoryService(app)
-        result = service.delete(args.id, delete_conversations=args.with_conversations)
+        others = []
+        if args.with_conversations:
+            others = [c for c in service.conversations_mentioning(args.id) if c["why"] != "source"]
+        confirmed = bool(others) and (args.yes or _confirmed(others))
+        result = service.delete(args.id, delete_conversations=args.with_conversations,
+                                also_conversations=[c["id"] for c in others] if confirmed else ())
         retrain = service.retrain_needed()
     print(f"Deleted memory {args.id} for good.")
     if result["conversation_ids"]:
         print("Deleted conversations " + ", ".join(map(str, result["conversation_ids"])) + ".")
+    if result["still_mentioned"]:
+        print("These conversations still mention it (`nocturne history delete ID` deletes one):\n"
+              + _described(result["still_mentioned"]))
+        if others and not confirmed and not sys.stdin.isatty():
+            print("They were kept because nobody was at the terminal to confirm (--yes deletes them "
+                  "without asking).")
     if result["tainted_adapters"]:
         print("Discarded adapters that had learned it: " + ", ".join(result["tainted_adapters"])
               + (". Tonight's run retrains without it." if retrain else "."))

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QTableView, QVBoxLayout, QWidget)
 
 from app.errors import NocturneError
+from app.memory_forget import MENTION_REASONS
 from ui.dialogs import confirm, show_error
 from ui.models.memory_table import COLUMNS, CONVERSATION_ID_ROLE, MemoryTableModel
 from ui.services import memory_service
@@ -192,20 +193,28 @@ class MemoriesView(QWidget):
         memory = self.selected()
         if memory is None:
             return
-        also = "Also delete the conversations it came from or was used in"
-        ok, with_conversation = confirm(
-            self, "Delete memory",
-            f"Delete “{memory['text']}” for good? Adapters that learned it are retired and "
-            "Nocturne relearns without it tonight.", also=also)
+        try:
+            concerned = memory_service(self.app).conversations_mentioning(memory["id"])
+        except NocturneError as exc:
+            show_error(self, exc)
+            return
+        text = (f"Delete “{memory['text']}” for good? Adapters that learned it are retired and "
+                "Nocturne relearns without it tonight.")
+        also = None
+        if concerned:
+            text += "\n\nThese conversations mention it and are kept unless you tick the box:\n" + "\n".join(
+                f"• {c['title']} ({MENTION_REASONS[c['why']]})" for c in concerned)
+            also = f"Also delete these {len(concerned)} conversations"
+        ok, with_conversations = confirm(self, "Delete memory", text, also=also)
         if ok:
-            self.delete_memory(memory["id"], with_conversation)
+            self.delete_memory(memory["id"], [c["id"] for c in concerned] if with_conversations else [])
 
-    def delete_memory(self, memory_id: int, delete_conversation: bool = False) -> bool:
-        """Delete without asking (the confirmation is `delete`'s job)."""
+    def delete_memory(self, memory_id: int, conversation_ids: list[int] = ()) -> bool:
+        """Delete without asking (the confirmation is `delete`'s job), and the listed conversations."""
         outcome: dict = {}
 
         def delete() -> None:
-            outcome.update(memory_service(self.app).delete(memory_id, delete_conversation) or {})
+            outcome.update(memory_service(self.app).delete(memory_id, also_conversations=conversation_ids) or {})
         done = self._run(delete)
         if outcome.get("tainted_adapters"):
             self.adapters_tainted.emit()
