@@ -49,24 +49,23 @@ def run_one(trainer: str, cache: Path) -> dict:
         started = time.monotonic()
         report = run_learning_job(app, trainer=trainer, options=JobOptions())
         wall = time.monotonic() - started
-        probes = [Probe(r["memory_id"], r["question"], r["expected"]) for r in report.get("probe_answers", [])]
+        probes = [Probe(r["memory_id"], r["question"], r["expected"]) for r in report.probe_answers]
         in_context = in_context_recall(app.model(), MEMORIES, probes, app.settings.get("threads")) if probes else None
     finally:
         app.close()
-    train = report.get("train", {})
     return {
-        "trainer": trainer, "status": report["status"], "reason": report.get("reason"),
+        "trainer": trainer, "status": report.status, "reason": report.reason,
         "probes": len(probes),
-        "recall_base": report.get("recall", {}).get("base"),
+        "recall_base": report.recall.base if report.recall else None,
         "recall_in_context": in_context.rate if in_context else None,
-        "recall_adapter": report.get("recall", {}).get("adapter"),
+        "recall_adapter": report.recall.adapter if report.recall else None,
         # promoted runs only: memories whose probes also pass with the prompt chat sends
-        "learned_in_chat": (f"{len(report['learned_memories'])} of {len(MEMORIES)}"
-                            if report["status"] == "succeeded" else None),
-        "drift_kl": report.get("drift_kl"), "yardstick_kl": report.get("yardstick_kl"),
-        "drift_limit": report.get("drift_limit"), "wall_s": wall,
-        "train_s": train.get("seconds"), "tokens_per_s": train.get("tokens_per_s"),
-        "peak_rss_mb": max(train.get("peak_rss_mb") or 0,
+        "learned_in_chat": (f"{len(report.learned_memories)} of {len(MEMORIES)}"
+                            if report.status == "succeeded" else None),
+        "drift_kl": report.drift_kl, "yardstick_kl": report.yardstick_kl,
+        "drift_limit": report.drift_limit, "wall_s": wall,
+        "train_s": report.training_seconds, "tokens_per_s": report.tokens_per_s,
+        "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0,
                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 

@@ -115,19 +115,24 @@ class MainWindow(QMainWindow):
         self.chat_view.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.memories_view.open_conversation.connect(self.open_conversation)
         self.learning_view.adapter_changed.connect(self.queue.reload)
-        # Forgetting is immediate: an adapter that learned deleted memories is dropped now.
-        self.memories_view.adapters_tainted.connect(self.queue.reload)
-        self.chat_view.panel.adapters_tainted.connect(self.queue.reload)
+        # Forgetting is immediate: editing, rejecting or deleting a memory can taint the loaded
+        # adapter; the learning view checks and asks for a reload when it must go.
+        self.memories_view.changed.connect(self.learning_view.refresh)
+        self.memories_view.adapters_tainted.connect(self.learning_view.refresh)
+        self.chat_view.panel.adapters_tainted.connect(self.learning_view.refresh)
 
     # -- slots --------------------------------------------------------------------------------
 
     def _loading(self) -> None:
         self.model_label.setText("Model: loading…")
+        self.adapter_label.setText("")  # never name an adapter the engine has not loaded
+        self.learning_view.set_loaded(None)
 
     def _loaded(self, info: dict) -> None:
         self.model_label.setText(f"Model: {info['model']}")
         self.adapter_label.setText(f"Adapter: {info['adapter']}" if info["adapter"]
                                    else "Adapter: base model")
+        self.learning_view.set_loaded(info)
         self.chat_view.show_notice(info.get("notice"))
 
     def _load_failed(self, message: str) -> None:

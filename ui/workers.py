@@ -32,7 +32,7 @@ class ModelWorker(QObject):
     """Lives in the model's thread. Use it through `ModelQueue`, never call its slots directly."""
 
     load_started = Signal()
-    loaded = Signal(dict)  # {"model", "adapter", "notice"}
+    loaded = Signal(dict)  # {"model", "adapter" (the version loaded, None: base), "base_sha256", "notice"}
     load_failed = Signal(str)
     piece = Signal(int, str)  # job id, text piece
     reply_finished = Signal(int, dict)  # job id, {"status", "text", "message_id", ...}
@@ -78,7 +78,7 @@ class ModelWorker(QObject):
             return
         engine = self._chat.engine
         self.loaded.emit({"model": engine.model_name, "adapter": engine.adapter_version,
-                          "notice": self.app.notice})
+                          "base_sha256": engine.model.sha256, "notice": self.app.notice})
 
     def _service(self):
         if self._chat is None:
