@@ -149,12 +149,13 @@ def test_sigterm_cancels_the_cli_run_cleanly(app, nocturne_home):
     try:
         _wait_for_run(app, lambda r: (r["progress"] or {}).get("stage") in ("replay", "train"))
         child.send_signal(signal.SIGTERM)
-        out, _ = child.communicate(timeout=240)
+        out, err = child.communicate(timeout=240)
     finally:
         if child.poll() is None:
             child.kill()
     assert child.returncode == 130
     assert b"cancelled" in out
+    assert err.startswith(b"Preparing examples...\n")  # progress in words, one line per step
     assert TrainingRuns(app.store).last()["status"] == "cancelled"
 
 

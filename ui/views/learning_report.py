@@ -15,6 +15,10 @@ from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
 CHART_NIGHTS = 14
 
 
+def _html(text: str) -> str:
+    return escape(text, quote=False)  # QLabel shows quotes as they are; only <, >, & matter
+
+
 def night(report: RunReport) -> str:
     """"2025-06-03T03:00:00+00:00" -> "06-03"."""
     return (report.started_at or "")[5:10] or "?"
@@ -23,8 +27,8 @@ def night(report: RunReport) -> str:
 def report_html(report: RunReport) -> str:
     """The run's morning report: what happened, memory by memory, recall, drift, time."""
     when = (report.started_at or "")[:16].replace("T", " ")
-    parts = [f"<p><b>{escape(headline(report, quote=False))}</b><br><small>{escape(report.trigger, quote=False)} run of "
-             f"{escape(when, quote=False)}</small></p>"]
+    parts = [f"<p><b>{_html(headline(report))}</b><br><small>{_html(report.trigger)} run of "
+             f"{_html(when)}</small></p>"]
     if report.status == "succeeded":
         parts.append("<p>The new adapter loads at the next start, or now with <i>Use it now</i>.</p>")
     groups = [(IN_WEIGHTS, "In the weights"), (IN_PROMPT, "Still in the prompt"),
@@ -32,11 +36,11 @@ def report_html(report: RunReport) -> str:
     for outcome, title in groups:
         texts = [m.text for m in report.memory_results if m.outcome == outcome]
         if texts:
-            items = "".join(f"<li>{escape(text, quote=False)}</li>" for text in texts)
+            items = "".join(f"<li>{_html(text)}</li>" for text in texts)
             parts.append(f"<p>{title} ({len(texts)}):</p><ul>{items}</ul>")
     for line in (recall_line(report), drift_line(report)):
         if line:
-            parts.append(f"<p>{escape(line, quote=False)}</p>")
+            parts.append(f"<p>{_html(line)}</p>")
     if report.wall_seconds is not None:
         training = (f" (learning itself: {duration(report.training_seconds)})"
                     if report.training_seconds is not None else "")
