@@ -72,7 +72,7 @@ def morning_report(report: RunReport) -> str:
     """A few plain sentences a user reads in the morning."""
     lines = [headline(report)]
     if report.status == "succeeded":
-        lines.append("It loads at the next start (or now, with Use it now in the app).")
+        lines.append("It loads the next time Nocturne starts (an open app offers to load it now).")
     lines += filter(None, [recall_line(report), drift_line(report)])
     if report.memory_results:
         lines.append("Memories:")

@@ -104,7 +104,7 @@ class RunReport:
     memories_trained: int = 0
     proposed: int = 0
     examples: dict[str, int] = field(default_factory=dict)
-    tokens: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)  # training tokens by source
     recall: Recall | None = None
     recall_in_chat: float | None = None
     drift_kl: float | None = None

@@ -35,7 +35,15 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def training_cache_for_session(tmp_path_factory) -> Path:
-    """One training cache for the session: the F32 copy, replay answers and yardstick once."""
+    """One training cache for the session: the F32 copy, replay answers and yardstick once.
+
+    NOCTURNE_TEST_TRAINING_CACHE names a folder to keep it in across sessions (minutes saved
+    per run on a slow machine); it is keyed by the model's hash, so it never goes stale.
+    """
+    kept = os.environ.get("NOCTURNE_TEST_TRAINING_CACHE")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        return Path(kept)
     return tmp_path_factory.mktemp("training-cache")
 
 
