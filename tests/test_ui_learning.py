@@ -4,7 +4,7 @@ words with the time left, and the engine's adapter follows what the registry all
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Slot
 
 from app.context import Nocturne
 from app.learning_job import run_learning_job
@@ -165,6 +165,19 @@ def promote_small_adapter(app, tmp_path, memory_ids, name="a.gguf", seed=0):
         {i: content_sha256(rows[i]) for i in memory_ids}, set())
 
 
+class LabelAtLoadStart(QObject):
+    """Records the status bar's adapter label when a load starts (after the window's own slot)."""
+
+    def __init__(self, window):
+        super().__init__()
+        self.window, self.texts = window, []
+        window.queue.worker.load_started.connect(self.record)
+
+    @Slot()
+    def record(self) -> None:
+        self.texts.append(self.window.adapter_label.text())
+
+
 @pytest.fixture
 def window(qtbot, app):
     win = MainWindow(app, load=False)
@@ -208,11 +221,13 @@ def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, app, window, 
     assert view.ready.isVisible() and new.version in view.ready_text.text()
     assert "next time Nocturne starts" in view.ready_text.text()
     assert window.adapter_label.text() == "Adapter: base model"  # not loaded yet: not named
+    assert "loads the next time Nocturne starts" in window.statusBar().currentMessage()
     assert app.engine().adapter_version is None
 
+    label_while_loading = LabelAtLoadStart(window)
     with qtbot.waitSignal(window.queue.worker.loaded, timeout=120_000) as swapped:
         qtbot.mouseClick(view.use_now_button, Qt.MouseButton.LeftButton)
-        assert window.adapter_label.text() == ""  # while it reloads, no adapter is named
+    assert label_while_loading.texts == [""]  # while it reloads, no adapter is named
     assert swapped.args[0]["adapter"] == new.version
     assert window.adapter_label.text() == f"Adapter: {new.version}" and not view.ready.isVisible()
 

@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.chat_view.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.memories_view.open_conversation.connect(self.open_conversation)
         self.learning_view.adapter_changed.connect(self.queue.reload)
+        self.learning_view.adapter_ready.connect(lambda text: self.statusBar().showMessage(text, 15000))
         # Forgetting is immediate: editing, rejecting or deleting a memory can taint the loaded
         # adapter; the learning view checks and asks for a reload when it must go.
         self.memories_view.changed.connect(self.learning_view.refresh)

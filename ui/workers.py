@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from app.conversations import Conversation
 
@@ -190,10 +190,16 @@ class ModelQueue(QObject):
         self.worker.cancel_all(self._last_id)
 
     def shutdown(self) -> None:
-        """Cancel every job and stop the thread (waits for a model load to finish)."""
+        """Cancel every job, close the engine in the model's thread, and stop the thread.
+
+        Waits for a model load to finish. The engine is closed here, in the thread that loaded
+        it, and not left to interpreter exit, where llama and Qt objects die in any order.
+        """
         if self._closed:
             return
         self._closed = True
         self.cancel_all()
+        if self.thread.isRunning():  # waits for the cancelled job, then closes the engine there
+            QMetaObject.invokeMethod(self.worker, "_forget_engine", Qt.BlockingQueuedConnection)
         self.thread.quit()
         self.thread.wait(SHUTDOWN_WAIT_MS)

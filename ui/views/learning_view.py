@@ -46,6 +46,7 @@ class LearningView(QWidget):
     """
 
     adapter_changed = Signal()  # the engine must reload (rollback, Use it now, a tainted adapter)
+    adapter_ready = Signal(str)  # a new adapter can be loaded: what to tell the user
 
     def __init__(self, app, scheduler=None, parent=None):
         super().__init__(parent)
@@ -53,6 +54,7 @@ class LearningView(QWidget):
         self.scheduler = scheduler
         self._running = False
         self._loaded: dict | None = None  # the engine's `loaded` info; None while (re)loading
+        self._announced: str | None = None  # the new adapter the user was told about
         layout = QVBoxLayout(self)
         layout.addWidget(self._nightly_box())
         layout.addWidget(self._ready_bar())
@@ -277,9 +279,12 @@ class LearningView(QWidget):
             return
         self.ready.setVisible(check.ready is not None)
         if check.ready is not None:
-            self._ready_version = check.ready
-            self.ready_text.setText(f"A new adapter, {check.ready}, is ready. Use it now, or it "
-                                    "loads the next time Nocturne starts.")
+            text = (f"A new adapter, {check.ready}, is ready. Use it now, or it loads the next "
+                    "time Nocturne starts.")
+            self.ready_text.setText(text)
+            if check.ready != self._announced:  # once per version, wherever the user is
+                self._announced = check.ready
+                self.adapter_ready.emit(text)
 
     def use_ready_now(self) -> None:
         """Swap the new adapter in (the engine reloads off the UI thread)."""
