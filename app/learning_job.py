@@ -255,6 +255,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     cache = app.home / "cache" / "training"
     template = ChatTemplate.from_gguf(model.path)
 
+    emit({"stage": "replay", "step": 0, "total": 0})  # shown even when the answers are cached
     replay = base_answers(
         model, cache, SYSTEM_PROMPT, limit=options.replay_limit, n_threads=threads, should_stop=stop,
         on_step=lambda done, total: emit({"stage": "replay", "step": done, "total": total}),

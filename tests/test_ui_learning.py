@@ -179,8 +179,8 @@ class LabelAtLoadStart(QObject):
 
 
 @pytest.fixture
-def window(qtbot, app):
-    win = MainWindow(app, load=False)
+def window(qtbot, nocturne_home):
+    win = MainWindow(Nocturne(nocturne_home), load=False)  # shutdown() closes its Nocturne
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -194,7 +194,8 @@ def load(qtbot, win) -> dict:
 
 
 @pytest.mark.parametrize("change", ["edit", "reject", "delete"])
-def test_a_change_that_taints_the_loaded_adapter_reloads_the_engine(qtbot, app, window, tmp_path, change):
+def test_a_change_that_taints_the_loaded_adapter_reloads_the_engine(qtbot, window, tmp_path, change):
+    app = window.app
     ids = add_memories(app, MEMORIES)
     adapter = promote_small_adapter(app, tmp_path, ids)
     assert load(qtbot, window)["adapter"] == adapter.version
@@ -210,7 +211,8 @@ def test_a_change_that_taints_the_loaded_adapter_reloads_the_engine(qtbot, app, 
     assert window.adapter_label.text() == "Adapter: base model"
 
 
-def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, app, window, tmp_path):
+def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, window, tmp_path):
+    app = window.app
     ids = add_memories(app, MEMORIES)
     assert load(qtbot, window)["adapter"] is None
     view = window.learning_view
@@ -232,7 +234,8 @@ def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, app, window, 
     assert window.adapter_label.text() == f"Adapter: {new.version}" and not view.ready.isVisible()
 
 
-def test_rolling_back_reloads_the_engine_with_the_chosen_version(qtbot, app, window, tmp_path):
+def test_rolling_back_reloads_the_engine_with_the_chosen_version(qtbot, window, tmp_path):
+    app = window.app
     ids = add_memories(app, MEMORIES)
     first = promote_small_adapter(app, tmp_path, ids, "1.gguf")
     second = promote_small_adapter(app, tmp_path, ids, "2.gguf", seed=1)
