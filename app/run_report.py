@@ -176,8 +176,10 @@ class RunReport:
         report.recall = Recall.from_value(data.get("recall"))
         report.drift_kl = report.drift_kl if report.drift_kl is not None else _number(data.get("drift"))
         report.memory_results = [m for m in map(MemoryResult.from_value, data.get("memory_results") or []) if m]
-        if not report.memory_results and isinstance(data.get("learned_memories"), list):
-            # Older rows kept only the ids learned: the rest is unknown, not "still in the prompt".
+        promoted = (row.get("status") or report.status) == "succeeded"
+        if not report.memory_results and promoted and isinstance(data.get("learned_memories"), list):
+            # Older rows kept only the ids learned (and, for rejected runs, ids that were never
+            # promoted): the rest is unknown, not "still in the prompt".
             report.memory_results = [MemoryResult(i, IN_WEIGHTS) for i in data["learned_memories"]
                                      if isinstance(i, int)]
         report.recall_by_shape = [s for s in map(ShapeRecall.from_value, data.get("recall_by_shape") or []) if s]

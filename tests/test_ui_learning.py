@@ -216,11 +216,11 @@ def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, window, tmp_p
     ids = add_memories(app, MEMORIES)
     assert load(qtbot, window)["adapter"] is None
     view = window.learning_view
-    assert not view.ready.isVisible()
+    assert view.ready.isHidden()
 
     new = promote_small_adapter(app, tmp_path, ids)  # as a learning run in another process does
     view.refresh()  # the view's poll
-    assert view.ready.isVisible() and new.version in view.ready_text.text()
+    assert not view.ready.isHidden() and new.version in view.ready_text.text()  # Chat is in front
     assert "next time Nocturne starts" in view.ready_text.text()
     assert window.adapter_label.text() == "Adapter: base model"  # not loaded yet: not named
     assert "loads the next time Nocturne starts" in window.statusBar().currentMessage()
@@ -231,7 +231,7 @@ def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, window, tmp_p
         qtbot.mouseClick(view.use_now_button, Qt.MouseButton.LeftButton)
     assert label_while_loading.texts == [""]  # while it reloads, no adapter is named
     assert swapped.args[0]["adapter"] == new.version
-    assert window.adapter_label.text() == f"Adapter: {new.version}" and not view.ready.isVisible()
+    assert window.adapter_label.text() == f"Adapter: {new.version}" and view.ready.isHidden()
 
 
 def test_rolling_back_reloads_the_engine_with_the_chosen_version(qtbot, window, tmp_path):
