@@ -49,8 +49,10 @@ def test_empty_state_when_nothing_was_learned_yet(qtbot, app):
     assert not view.learn_button.isEnabled() or view.scheduler is not None
 
 
+@pytest.mark.timeout(1800)  # two runs of the job (fast trainer): minutes on a busy machine
 def test_the_view_shows_the_report_real_runs_wrote_with_progress_in_words(qtbot, app, shared_training_cache):
     add_memories(app, MEMORIES)
+    app.settings.set("threads", 1)  # on a busy machine, one thread generates the probes faster
     view = LearningView(app)
     qtbot.addWidget(view)
     view.show()
