@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         self.learning_view.set_loaded(None)
 
     def _loaded(self, info: dict) -> None:
+        if self._shut_down:  # a load that finished while closing: the store is gone
+            return
         self.model_label.setText(f"Model: {info['model']}")
         self.adapter_label.setText(f"Adapter: {info['adapter']}" if info["adapter"]
                                    else "Adapter: base model")
