@@ -19,7 +19,7 @@ from app.errors import NocturneError
 from app.learned_check import learned_in_chat
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.run_progress import ProgressClock, ProgressEvent
-from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, MemoryResult, Recall, RunReport
+from app.run_report import Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
@@ -194,7 +194,8 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     started = time.monotonic()
     log: list[str] = []
     # A run that went through every stage tells how long the stages take.
-    clock = ProgressClock(previous.stage_seconds if previous and previous.status in ("succeeded", "rejected") else {})
+    complete = previous is not None and previous.status in ("succeeded", "rejected")
+    clock = ProgressClock(previous.stage_seconds if complete else {})
 
     def emit(raw: dict) -> None:
         event = clock.event(raw)
@@ -237,15 +238,6 @@ def _finish(runs, report: RunReport, log, started, clock: ProgressClock) -> None
     report.wall_seconds = round(time.monotonic() - started, 1)
     report.stage_seconds = clock.stop()
     runs.finish(report.run_id, report, "\n".join(log) or None)  # stored without memory texts
-
-
-def memory_results(memories, probed: set[int], learned: set[int]) -> list[MemoryResult]:
-    """Each approved memory's outcome: in the weights, still in the prompt, or not probed."""
-    def outcome(memory_id: int) -> str:
-        if memory_id in learned:
-            return IN_WEIGHTS
-        return IN_PROMPT if memory_id in probed else NOT_PROBED
-    return [MemoryResult(memory_id, outcome(memory_id), text) for memory_id, text in memories]
 
 
 def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, options,

@@ -63,6 +63,22 @@ class MemoryResult:
         return cls(memory_id, value["outcome"]) if isinstance(memory_id, int) else None
 
 
+def memory_results(memories: list[tuple[int, str]], probed: set[int], learned: set[int]) -> list[MemoryResult]:
+    """Each approved memory's outcome: in the weights, still in the prompt, or not probed.
+
+    Args:
+        memories: (id, text) of the approved memories.
+        probed: memories that got held-out probes.
+        learned: memories the promoted adapter recalls in chat (empty when none was promoted).
+    """
+    def outcome(memory_id: int) -> str:
+        if memory_id in learned:
+            return IN_WEIGHTS
+        return IN_PROMPT if memory_id in probed else NOT_PROBED
+
+    return [MemoryResult(memory_id, outcome(memory_id), text) for memory_id, text in memories]
+
+
 @dataclass
 class ShapeRecall:
     """Recall for one shape of fact (names, places, dates, ...): optional, a later measurement."""
