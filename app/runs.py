@@ -113,27 +113,34 @@ class TrainingRuns:
     # -- typed reading --------------------------------------------------------------------------
 
     def report(self, row: dict) -> RunReport:
-        """The typed report of a run row (from `get`, `last` or `list`), memory texts filled in.
+        """The typed report of a run row (from `get`, `last` or `list`), memory texts filled in."""
+        return self._with_texts([self._typed(row)])[0]
 
-        Memories deleted since the run drop out of the list: their text is gone for good.
-        """
+    def reports(self, limit: int = 50) -> list[RunReport]:
+        """Reports of recent runs, newest first (one query for all their memory texts)."""
+        return self._with_texts([self._typed(row) for row in self.list(limit)])
+
+    @staticmethod
+    def _typed(row: dict) -> RunReport:
         report = RunReport.from_dict(row.get("metrics"), **row)
         if report.reason is None and report.status == "interrupted":
             report.reason = row.get("log")
-        ids = [m.memory_id for m in report.memory_results]
+        return report
+
+    def _with_texts(self, reports: list[RunReport]) -> list[RunReport]:
+        """Fill memory texts from the memories table as it is now; memories deleted since the
+        runs drop out of their lists (their text is gone for good)."""
+        ids = sorted({m.memory_id for report in reports for m in report.memory_results})
         texts = {}
         if ids:
             marks = ",".join("?" * len(ids))
             texts = {r["id"]: r["text"] for r in self.store.query(
                 f"SELECT id, text FROM memories WHERE id IN ({marks})", tuple(ids))}
-        report.memory_results = [m for m in report.memory_results if m.memory_id in texts]
-        for memory in report.memory_results:
-            memory.text = texts[memory.memory_id]
-        return report
-
-    def reports(self, limit: int = 50) -> list[RunReport]:
-        """Reports of recent runs, newest first."""
-        return [self.report(row) for row in self.list(limit)]
+        for report in reports:
+            report.memory_results = [m for m in report.memory_results if m.memory_id in texts]
+            for memory in report.memory_results:
+                memory.text = texts[memory.memory_id]
+        return reports
 
     def last_report(self) -> RunReport | None:
         row = self.last()
