@@ -98,6 +98,7 @@ def test_the_view_shows_the_report_real_runs_wrote_with_progress_in_words(qtbot,
     assert series["base model"].count() == 2 and "in chat" not in series  # not promoted: not measured
 
 
+@pytest.mark.timeout(1800)  # one run of the job: over 12 minutes on a busy machine
 def test_a_deleted_memory_leaves_the_report_it_was_in(qtbot, app, shared_training_cache):
     ids = add_memories(app, MEMORIES)
     run_learning_job(app, options=FAST)
