@@ -17,9 +17,10 @@ from typing import Callable
 from app.context import Nocturne
 from app.errors import NocturneError
 from app.learned_check import learned_in_chat, recall_summary
-from app.learning_report import morning_report
 from app.memory_conflicts import without_superseded
 from app.prompt import SYSTEM_PROMPT, system_message
+from app.run_progress import ProgressClock, ProgressEvent
+from app.run_report import Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
@@ -122,10 +123,10 @@ def run_learning_job(
     trigger: str = "manual",
     trainer: str | None = None,
     max_minutes: float | None = None,
-    on_event: Callable[[dict], None] | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     options: JobOptions | None = None,
-) -> dict:
+) -> RunReport:
     """Run one sleep-time learning job in this process.
 
     Args:
@@ -133,12 +134,12 @@ def run_learning_job(
         trigger: manual | scheduled | catch-up (recorded with the run).
         trainer: mlx | llamacpp to force one (default: the `trainer` setting, then the platform's).
         max_minutes: stop training after this long (the adapter learned so far is still evaluated).
-        on_event: receives every progress dict (for a progress bar).
+        on_event: receives every progress event (for a progress bar).
         should_stop: polled often; True cancels the run cleanly (status 'cancelled').
         options: test and benchmark knobs.
 
     Returns:
-        The report dict (also stored as the run's metrics): status, reason, recall, drift, ...
+        The run's report (also stored as the run's metrics).
 
     Raises:
         LearningError: the run cannot start (lock held, no memories, no disk, trainer missing)
@@ -167,7 +168,7 @@ def _remove_stale_work(app: Nocturne) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_stop, options) -> dict:
+def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_stop, options) -> RunReport:
     try:
         name = choose_trainer(trainer_flag, app.settings.get("trainer"))
     except ValueError as exc:
@@ -192,58 +193,65 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     model = app.model()
     check_disk(app, model)
 
+    previous = runs.last_report()
     run_id = runs.start(trigger, name)
     started = time.monotonic()
     log: list[str] = []
+    # A run that went through every stage tells how long the stages take.
+    complete = previous is not None and previous.status in ("succeeded", "rejected")
+    clock = ProgressClock(previous.stage_seconds if complete else {})
 
-    def emit(event: dict) -> None:
+    def emit(raw: dict) -> None:
+        event = clock.event(raw)
         runs.progress(run_id, event)
         if on_event:
             on_event(event)
 
     stop = should_stop or (lambda: False)
-    report = {"run_id": run_id, "trigger": trigger, "trainer": name, "base_model": model.name,
-              "base_sha256": model.sha256, "memories": len(memories), "proposed": len(proposed)}
+    report = RunReport(status="running", trigger=trigger, trainer=name, base_model=model.name,
+                       run_id=run_id, started_at=runs.get(run_id)["started_at"],
+                       base_sha256=model.sha256, memories=len(memories), proposed=len(proposed))
     work = app.home / "runs" / str(run_id)
     try:
-        result = _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop,
-                           options, run_id, work, report, log)
+        _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop,
+                  options, run_id, work, report, log)
     except (TrainingCancelled, InterruptedError):
-        report.update(status="cancelled", reason="the run was cancelled; nothing changed.")
-        result = report
+        report.status, report.reason = "cancelled", "the run was cancelled; nothing changed."
     except UnsupportedModel as exc:
-        report.update(status="failed", reason=f"{exc}")
-        _finish(runs, run_id, report, log, started)
+        report.status, report.reason = "failed", f"{exc}"
+        _finish(runs, report, log, started, clock)
         raise LearningError(f"The {name} trainer cannot train {model.name} ({exc}): choose a "
                             "llama-architecture GGUF model; nothing was changed.") from exc
     except NocturneError as exc:
-        report.update(status="failed", reason=str(exc))
-        _finish(runs, run_id, report, log, started)
+        report.status, report.reason = "failed", str(exc)
+        _finish(runs, report, log, started, clock)
         raise
     except Exception as exc:
-        report.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-        _finish(runs, run_id, report, log, started)
+        report.status, report.reason = "failed", f"{type(exc).__name__}: {exc}"
+        _finish(runs, report, log, started, clock)
         raise LearningError(f"Learning failed ({type(exc).__name__}: {exc}); the previous "
                             "adapter stays active. See `nocturne report`.") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _finish(runs, run_id, result, log, started)
-    emit({"stage": "done", "status": result["status"]})
-    return result
+    _finish(runs, report, log, started, clock)
+    emit({"stage": "done"})
+    return report
 
 
-def _finish(runs, run_id, report, log, started) -> None:
-    report["wall_seconds"] = round(time.monotonic() - started, 1)
-    report["summary"] = morning_report(report)
-    runs.finish(run_id, report["status"], report, report.get("adapter_version"), "\n".join(log) or None)
+def _finish(runs, report: RunReport, log, started, clock: ProgressClock) -> None:
+    report.wall_seconds = round(time.monotonic() - started, 1)
+    report.stage_seconds = clock.stop()
+    runs.finish(report.run_id, report, "\n".join(log) or None)  # stored without memory texts
 
 
 def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, options,
-              run_id, work, report, log) -> dict:
+              run_id, work, report: RunReport, log) -> None:
+    """Build the set, train, run the gate and promote; fills `report` as it goes."""
     threads = app.settings.get("threads")
     cache = app.home / "cache" / "training"
     template = ChatTemplate.from_gguf(model.path)
 
+    emit({"stage": "replay", "step": 0, "total": 0})  # shown even when the answers are cached
     replay = base_answers(
         model, cache, SYSTEM_PROMPT, limit=options.replay_limit, n_threads=threads, should_stop=stop,
         on_step=lambda done, total: emit({"stage": "replay", "step": done, "total": total}),
@@ -253,7 +261,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
 
     # Contradicted memories: the newer one is trained, the older waits for review (not lost).
     memories, conflicts = without_superseded(memories)
-    report["superseded"] = [c.explain() for c in conflicts]
+    report.superseded = sorted(c.older_id for c in conflicts)
     count_tokens = _token_counter(model.path)
     dataset, built = build_training_set(
         memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
@@ -261,8 +269,11 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         system_with_memories=lambda texts: system_message(texts)["content"],
     )
     log += [f"left out {item}" for item in built.skipped_secrets + built.skipped_control_text]
-    report.update(examples=built.counts, tokens=built.tokens, probes=len(dataset.probes),
-                  memories_trained=len(built.memories_used), memory_outcomes=built.outcomes)
+    report.examples, report.tokens = built.counts, built.tokens
+    report.memories_trained = len(built.memories_used)
+    report.training_outcomes = {str(memory_id): outcome for memory_id, outcome in built.outcomes.items()}
+    probed = {probe.memory_id for probe in dataset.probes}
+    report.memory_results = memory_results(memories, probed, set())
     if not built.memories_used:
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
@@ -274,8 +285,11 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
     trained = trainer.train(dataset, args, ProgressCallback(emit, stop))
-    report["train"] = {k: v for k, v in trained.metrics.items() if k != "losses"}
-    report["args"] = trained.args.to_dict()
+    report.trainer_metrics = {k: v for k, v in trained.metrics.items() if k != "losses"}
+    report.training_seconds = trained.metrics.get("seconds")
+    report.tokens_per_s = trained.metrics.get("tokens_per_s")
+    report.final_loss = trained.metrics.get("final_loss")
+    report.args = trained.args.to_dict()
 
     # The gate: recall from the weights alone (no memories in the prompt), then drift.
     emit({"stage": "evaluate", "step": 0, "total": 5, "message": "base model recall"})
@@ -284,8 +298,8 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     try:
         adapter = _recall(model, trained.path, dataset.probes, threads, stop)
     except Exception as exc:  # an adapter the app's engine cannot load is rejected, not promoted
-        report.update(status="rejected", reason=f"the new adapter could not be loaded ({exc}).")
-        return report
+        report.status, report.reason = "rejected", f"the new adapter could not be loaded ({exc})."
+        return
     texts = evaluation.drift_texts()[: options.drift_text_limit]
     emit({"stage": "evaluate", "step": 2, "total": 5, "message": "drift"})
     drift = evaluation.mean_kl(model.path, texts, adapter_path=trained.path, n_threads=threads, should_stop=stop)
@@ -293,36 +307,36 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
     promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
     bare_recalled = adapter.recalled_memories()
-    report.update(
-        recall={"base": base.rate, "adapter": adapter.rate, "probes": adapter.total},
-        drift_kl=drift, yardstick_kl=yardstick, drift_limit=evaluation.drift_limit(yardstick),
-        probe_answers=[{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)],
-        reason=reason, learned_memories=sorted(bare_recalled),
-    )
+    report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
+    report.drift_kl, report.yardstick_kl = drift, yardstick
+    report.drift_limit = evaluation.drift_limit(yardstick)
+    report.probe_answers = [{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)]
+    report.reason = reason
     every_memory = [memory_id for memory_id, _ in memories]
-    report["memory_recall"] = asdict(recall_summary(every_memory, adapter, set()))
+    # Per memory, a memory never probed counting as a failure (it is never left out of the rate).
+    report.memories_recalled = recall_summary(every_memory, adapter, set()).bare_rate
     if not promote:
-        report["status"] = "rejected"
-        return report
+        report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
+        return
     emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
     with _engine(model, trained.path, threads) as candidate:
         recalled = learned_in_chat(candidate, app.store, dataset.probes, bare_recalled, stop)
-    report.update(learned_memories=sorted(recalled), recalled_without_prompt=len(bare_recalled),
-                  memory_recall=asdict(recall_summary(every_memory, adapter, recalled)))
+    report.memory_results = memory_results(memories, probed, recalled)
+    report.recall_in_chat = recall_summary(every_memory, adapter, recalled).chat_rate
     if stop():
         raise TrainingCancelled()
-    metrics = {k: report[k] for k in ("recall", "drift_kl", "yardstick_kl", "drift_limit")}
-    metrics["train"] = report["train"]
+    metrics = {"recall": asdict(report.recall), "drift_kl": drift, "yardstick_kl": yardstick,
+               "drift_limit": report.drift_limit, "recall_in_chat": report.recall_in_chat,
+               "train": report.trainer_metrics}
     info = AdapterRegistry(app.store, app.home).promote(
-        trained.path, model.sha256, name, report["args"], metrics, dataset.memory_hashes,
+        trained.path, model.sha256, name, report.args, metrics, dataset.memory_hashes,
         recalled, run_id=run_id,
     )
     pruned = AdapterRegistry(app.store, app.home).prune(app.settings.get("keep_adapters"))
     if pruned:
         log.append("removed old adapters " + ", ".join(pruned))
     app.reset_engine()  # this process's next answer uses the new adapter too
-    report.update(status="succeeded", adapter_version=info.version)
-    return report
+    report.status, report.adapter_version = "succeeded", info.version
 
 
 @contextmanager

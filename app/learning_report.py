@@ -1,32 +1,85 @@
-"""The morning report: a learning run's outcome in a few plain sentences."""
+"""The morning report: a learning run's outcome in a few plain sentences (CLI and views)."""
 
 from __future__ import annotations
 
+from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
 
-def morning_report(report: dict) -> str:
-    """A few plain sentences a user reads in the morning."""
-    status = report.get("status")
+
+def share(value: float | None) -> str:
+    """0.8 -> "80%"; None -> "–" (not measured)."""
+    return "–" if value is None else f"{value:.0%}"
+
+
+def duration(seconds: float | None) -> str:
+    """95 -> "1 min 35 s"; None -> "–"."""
+    if seconds is None:
+        return "–"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def headline(report: RunReport) -> str:
+    """One sentence: what the run did."""
+    if report.status == "succeeded":
+        learned = len(report.learned_memories)
+        return (f"Learned {learned} of {report.memories_trained} memories into adapter "
+                f"{report.adapter_version} ({report.trainer}).")
+    if report.status == "rejected":
+        return "No new adapter: " + (report.reason or "it did not pass the checks.")
+    if report.status == "cancelled":
+        return "The learning run was cancelled; nothing changed."
+    if report.status == "running":
+        return "A learning run is going on."
+    if report.status == "interrupted":
+        return "The learning run stopped without finishing; the previous adapter stayed active."
+    return "The learning run failed: " + (report.reason or "unknown error")
+
+
+def recall_line(report: RunReport) -> str | None:
+    if report.recall is None:
+        return None
+    r = report.recall
+    line = f"Recall from the weights alone: {share(r.adapter)} (base model {share(r.base)}"
+    line += f", {r.probes} held-out questions)" if r.probes else ")"
+    if report.recall_in_chat is not None:
+        line += f"; in chat, with other memories in the prompt: {share(report.recall_in_chat)}"
+    return line + "."
+
+
+def drift_line(report: RunReport) -> str | None:
+    if report.drift_kl is None:
+        return None
+    line = f"Drift from the base model: KL {report.drift_kl:.4f}"
+    if report.drift_limit is not None:
+        verdict = "under" if report.drift_kl <= report.drift_limit else "over"
+        line += f", {verdict} the limit {report.drift_limit:.4f}"
+    if report.yardstick_kl is not None:
+        line += f" (Q4 quantization alone: {report.yardstick_kl:.4f})"
+    return line + "."
+
+
+def memory_lines(report: RunReport) -> list[str]:
+    """One line per memory: its text (or id) and what became of it."""
     lines = []
-    if status == "succeeded":
-        learned = len(report.get("learned_memories", []))
-        lines.append(f"Learned {learned} of {report.get('memories_trained', 0)} memories into adapter "
-                     f"{report['adapter_version']} ({report['trainer']}); it loads at the next start.")
-    elif status == "rejected":
-        lines.append("No new adapter: " + report.get("reason", "it did not pass the checks."))
-    elif status == "cancelled":
-        lines.append("The learning run was cancelled; nothing changed.")
-    else:
-        lines.append("The learning run failed: " + str(report.get("reason", "unknown error")))
-    if "recall" in report:
-        r = report["recall"]
-        lines.append(f"Recall on {r['probes']} held-out questions: base model {r['base']:.0%}, "
-                     f"new adapter {r['adapter']:.0%}.")
-        lines.append(f"Drift from the base model: KL {report['drift_kl']:.4f} (limit "
-                     f"{report['drift_limit']:.4f}; Q4 quantization alone: {report['yardstick_kl']:.4f}).")
-    train = report.get("train")
-    if train:
-        lines.append(f"Training: {train.get('seconds', 0):.0f} s, {train.get('tokens_per_s', 0):.0f} "
-                     f"tokens/s, final loss {train.get('final_loss', float('nan')):.3f}.")
-    if "wall_seconds" in report:
-        lines.append(f"Whole run: {report['wall_seconds']:.0f} s.")
+    for outcome in (IN_WEIGHTS, IN_PROMPT, NOT_PROBED):
+        for memory in report.memory_results:
+            if memory.outcome == outcome:
+                lines.append(f"{memory.text or f'memory {memory.memory_id}'}: {outcome}")
+    return lines
+
+
+def morning_report(report: RunReport) -> str:
+    """A few plain sentences a user reads in the morning."""
+    lines = [headline(report)]
+    if report.status == "succeeded":
+        lines.append("It loads the next time Nocturne starts (an open app offers to load it now).")
+    lines += filter(None, [recall_line(report), drift_line(report)])
+    if report.memory_results:
+        lines.append("Memories:")
+        lines += [f"  - {line}" for line in memory_lines(report)]
+    if report.training_seconds is not None:
+        speed = f", {report.tokens_per_s:.0f} tokens/s" if report.tokens_per_s else ""
+        lines.append(f"Training: {duration(report.training_seconds)}{speed}.")
+    if report.wall_seconds is not None:
+        lines.append(f"Whole run: {duration(report.wall_seconds)}.")
     return "\n".join(lines)

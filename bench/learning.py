@@ -91,7 +91,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), **limits)
         report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
-        learned = set(report.get("learned_memories") or []) if report["status"] == "succeeded" else set()
+        learned = set(report.learned_memories) if report.status == "succeeded" else set()
         questions = [q.question for m in memories for q in m.questions]
         budget = ChatSettings().memory_budget
         model, threads = app.model(), app.settings.get("threads")
@@ -134,19 +134,19 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
     for k, v in list(conditions.items()):
         if k.startswith("adapter"):
             scores[k + "_unseen"] = devset.score_subset(memories, regroup(v), unseen)
-    train = report.get("train", {})
     return {
-        "trainer": trainer, "memories": n, "status": report["status"], "reason": report.get("reason"),
+        "trainer": trainer, "memories": n, "status": report.status, "reason": report.reason,
         "recall": {k: s.rate for k, s in scores.items()},
         "memories_recalled": {k: s.memories_recalled for k, s in scores.items()},
         "by_shape": {k: s.by_shape for k, s in scores.items()},
-        "job_probe_recall": report.get("recall", {}).get("adapter"), "job_probes": report.get("probes"),
+        "job_probe_recall": report.recall.adapter if report.recall else None,
+        "job_probes": report.recall.probes if report.recall else None,
         "dev_questions_trained_verbatim": sum(not u for row in unseen for u in row),
-        "learned_in_chat": len(learned), "memories_trained": report.get("memories_trained"),
-        "examples": report.get("examples"), "tokens": report.get("tokens"),
-        "drift_kl": report.get("drift_kl"), "drift_limit": report.get("drift_limit"), "wall_s": wall,
-        "train_s": train.get("seconds"), "iterations": report.get("args", {}).get("iterations"),
-        "peak_rss_mb": max(train.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "learned_in_chat": len(learned), "memories_trained": report.memories_trained,
+        "examples": report.examples, "tokens": report.tokens,
+        "drift_kl": report.drift_kl, "drift_limit": report.drift_limit, "wall_s": wall,
+        "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
+        "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "answers": {k: dict(zip(questions, v)) for k, v in conditions.items()},
     }
 

@@ -10,6 +10,7 @@ Runs the real main window on the real bundled model in a temporary data folder.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot  # noqa: E402
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, Slot  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 PROBE_MS = 5
@@ -108,7 +109,14 @@ def main() -> int:
         words = len(result["text"].split())
         print(f"stream #{number + 1}    : {result['tokens_per_s'] or 0:5.1f} tok/s, {words:3d} words,"
               f" longest UI stall {probe.longest_ms:5.1f} ms ({probe.ticks} probe ticks)")
+    # Tear down in order while Qt is alive: the model thread and its engine first, then the
+    # widgets; left to interpreter exit, Qt and llama objects die in any order and it crashed.
+    probe.timer.stop()
     window.shutdown()
+    window.deleteLater()
+    del window
+    QApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    gc.collect()
     worst = max([load_stall] + stalls)
     verdict = "OK" if worst < GOAL_MS else "OVER GOAL"
     print(f"longest UI-thread stall: {worst:.1f} ms (goal < {GOAL_MS:.0f} ms): {verdict}")

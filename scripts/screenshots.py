@@ -1,16 +1,16 @@
 """Screenshots of each view of the real desktop window, for the README (docs/*.png).
 
-Seeds demo data into a temporary data folder, opens the main window on the real bundled model
+Seeds demo chats and memories into a temporary data folder, runs real learning jobs on them
+(the Learning view shows what they reported), opens the main window on the real bundled model
 under an X server (Xvfb when there is no display: this script re-runs itself under xvfb-run),
 and captures the window from the screen.
 
-    scripts/with-blas.sh .venv/bin/python scripts/screenshots.py [--out docs]
+    scripts/with-blas.sh .venv/bin/python scripts/screenshots.py [--out docs] [--nights 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -52,7 +52,7 @@ def under_xvfb() -> None:
 
 
 def seed(app) -> dict:
-    """Demo conversations, memories, runs and adapters, written through the app's services."""
+    """Demo conversations and memories, written through the app's services."""
     from ui.services import memory_service
 
     log, memories = app.log, memory_service(app)
@@ -72,43 +72,45 @@ def seed(app) -> dict:
         log.add_message(other, "user", title)
         log.add_message(other, "assistant", "…", model="SmolLM2-135M-Instruct.Q4_1")
 
-    learned = [memories.add("I prefer short answers.", kind="preference"),
-               memories.add("My name is Ada and I work as a data engineer.", kind="fact")]
+    memories.add("I prefer short answers.", kind="preference")
+    memories.add("My name is Ada and I work as a data engineer.", kind="fact")
     memories.remember_message(trip_message)
     memories.add("My dog is called Miso.", kind="fact")
     memories.add("The user likes answers with code examples in Python.", kind="style",
                  status="pending")
     memories.add("The user lives in Lisbon.", kind="fact", status="rejected")
 
-    recalls = [0.42, 0.55, 0.61, 0.58, 0.74, 0.83]
-    with app.store.transaction() as db:
-        for night, recall in enumerate(recalls, start=1):
-            version = f"2025-06-{night:02d}-1" if night in (1, 3, 6) else None
-            db["training_runs"].insert({
-                "trigger": "scheduled" if night != 4 else "manual",
-                "started_at": f"2025-06-{night:02d}T03:00:00+00:00",
-                "ended_at": f"2025-06-{night:02d}T03:04:12+00:00",
-                "status": "succeeded" if version else "rejected", "trainer": "llamacpp",
-                "adapter_version": version,
-                "metrics": json.dumps({"recall": recall, "drift": 0.01 + night / 400,
-                                       "report": f"Learned {night + 1} memories; "
-                                       f"{round(recall * (night + 1))} recalled from the weights "
-                                       "alone. Drift stayed under the gate."}),
-            })
-            if version:
-                db["adapters"].insert({
-                    "version": version, "path": "", "base_sha256": "demo", "trainer": "llamacpp",
-                    "status": "active" if night == 6 else "retired", "created_at":
-                    f"2025-06-{night:02d}T03:04:12+00:00", "metrics": json.dumps({"recall": recall})})
-        db["adapter_memories"].insert_all([{"adapter_version": "2025-06-06-1", "memory_id": m,
-                                            "content_sha256": "demo", "recalled": 1}
-                                           for m in learned])
     return {"chat": chat}
+
+
+def learn(app, nights: int, fast: bool) -> None:
+    """Real learning runs on the demo memories: the Learning view shows what they reported.
+
+    Args:
+        nights: how many runs (one point each on the recall chart).
+        fast: a trainer that writes a tiny random adapter (rejected by the gate: for checking
+            this script in seconds, not for the README's pictures).
+    """
+    from app.learning_job import JobOptions, run_learning_job
+    from app.learning_report import headline
+
+    options = JobOptions()
+    if fast:
+        from tests.learning_helpers import TinyRandomTrainer
+
+        options = JobOptions(replay_limit=2, drift_text_limit=2, trainer_cls=TinyRandomTrainer)
+    for night in range(1, nights + 1):
+        report = run_learning_job(app, trigger="scheduled", options=options)
+        print(f"learning run {night} of {nights}: {headline(report)}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNG files")
+    parser.add_argument("--nights", type=int, default=2,
+                        help="real learning runs before the Learning view is shot (minutes each)")
+    parser.add_argument("--fast-trainer", action="store_true",
+                        help="learn with a tiny random adapter (seconds; to check the script)")
     args = parser.parse_args()
     under_xvfb()
 
@@ -125,9 +127,9 @@ def main() -> int:
     qt.setWindowIcon(app_icon())
     apply_style(qt)
     home = Path(tempfile.mkdtemp(prefix="nocturne-shots-")) / "home"
-    # The demo adapters have no files: run on the base model rather than show a fallback notice.
-    app = Nocturne(home, adapters=False)
+    app = Nocturne(home)
     ids = seed(app)
+    learn(app, args.nights, args.fast_trainer)
     from ui.services import nightly_scheduler
 
     # Not started: a screenshot must never launch a real learning run.
@@ -176,7 +178,7 @@ def main() -> int:
     shoot("memories")
 
     window.tabs.setCurrentWidget(window.learning_view)
-    window.learning_view.adapters.selectRow(1)
+    window.learning_view.adapters.selectRow(0)
     shoot("learning")
 
     window.tabs.setCurrentWidget(window.chat_view)

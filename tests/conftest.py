@@ -33,6 +33,28 @@ def model_path() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def training_cache_for_session(tmp_path_factory) -> Path:
+    """One training cache for the session: the F32 copy, replay answers and yardstick once.
+
+    NOCTURNE_TEST_TRAINING_CACHE names a folder to keep it in across sessions (minutes saved
+    per run on a slow machine); it is keyed by the model's hash, so it never goes stale.
+    """
+    kept = os.environ.get("NOCTURNE_TEST_TRAINING_CACHE")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        return Path(kept)
+    return tmp_path_factory.mktemp("training-cache")
+
+
+@pytest.fixture
+def shared_training_cache(nocturne_home, training_cache_for_session) -> Path:
+    """This test's data folder uses the session's training cache (learning tests ask for it)."""
+    (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
+    os.symlink(training_cache_for_session, nocturne_home / "cache" / "training")
+    return training_cache_for_session
+
+
 @pytest.fixture
 def app(nocturne_home):
     from app.context import Nocturne

@@ -12,6 +12,7 @@ import importlib.util
 import pytest
 
 from app.learning_job import JobOptions, run_learning_job
+from app.learning_report import morning_report
 from app.runs import TrainingRuns
 from ondevice.adapters import AdapterRegistry
 from ondevice.training.blas import find_openblas, openblas_active
@@ -40,24 +41,24 @@ def _trainers():
 def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, nocturne_home, trainer):
     ids = add_memories(app, MEMORIES)
     report = run_learning_job(app, trainer=trainer, options=JobOptions())
-    recall = report["recall"]
-    print(f"\n{trainer}: {report['summary']}")
-    assert report["probes"] >= len(MEMORIES)
-    assert recall["adapter"] > recall["base"], report["probe_answers"]
+    recall = report.recall
+    print(f"\n{trainer}: {morning_report(report)}")
+    assert recall.probes >= len(MEMORIES)
+    assert recall.adapter > recall.base, report.probe_answers
     registry = AdapterRegistry(app.store, app.home)
-    assert report["status"] == "succeeded", report["summary"]
-    assert report["drift_kl"] <= report["drift_limit"]
-    assert TrainingRuns(app.store).last()["adapter_version"] == report["adapter_version"]
-    assert registry.active().version == report["adapter_version"]
-    assert registry.memory_ids(report["adapter_version"]) == ids
+    assert report.status == "succeeded", morning_report(report)
+    assert report.drift_kl <= report.drift_limit
+    assert TrainingRuns(app.store).last()["adapter_version"] == report.adapter_version
+    assert registry.active().version == report.adapter_version
+    assert registry.memory_ids(report.adapter_version) == ids
     # Memories recalled on all their probes are marked learned (they leave the prompt).
-    assert registry.recalled_memory_ids() == set(report["learned_memories"]) != set()
+    assert registry.recalled_memory_ids() == set(report.learned_memories) != set()
 
     from app.context import Nocturne
 
     again = Nocturne(nocturne_home)  # "the next launch"
     try:
         engine = again.load_engine()
-        assert engine.adapter_version == report["adapter_version"] and again.notice is None
+        assert engine.adapter_version == report.adapter_version and again.notice is None
     finally:
         again.close()

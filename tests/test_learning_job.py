@@ -13,9 +13,14 @@ import subprocess
 import sys
 import time
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from app.learning_job import JobOptions, LearningError, run_learning_job
+from app.learning_report import morning_report
+from app.run_report import IN_PROMPT
 from app.runs import TrainingRuns
 from ondevice.adapters import AdapterRegistry
 from ondevice.training.dataset import content_sha256
@@ -26,16 +31,9 @@ from tests.learning_helpers import TinyRandomTrainer, add_memories, write_small_
 FAST = JobOptions(replay_limit=2, drift_text_limit=2, trainer_cls=TinyRandomTrainer)
 
 
-@pytest.fixture(scope="session")
-def shared_training_cache(tmp_path_factory):
-    """One training cache for the session: the F32 copy, replay answers and yardstick once."""
-    return tmp_path_factory.mktemp("training-cache")
-
-
 @pytest.fixture(autouse=True)
-def use_shared_cache(nocturne_home, shared_training_cache):
-    (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
-    os.symlink(shared_training_cache, nocturne_home / "cache" / "training")
+def use_shared_cache(shared_training_cache):
+    pass
 
 
 def test_no_approved_memories_is_a_clear_error_and_changes_nothing(app):
@@ -50,15 +48,25 @@ def test_a_run_that_learns_nothing_is_rejected_and_recorded(app):
     ids = add_memories(app, ["My cat is called Miso", "I live in Lyon"])
     events = []
     report = run_learning_job(app, on_event=events.append, options=FAST)
-    assert report["status"] == "rejected" and "no better" in report["reason"]
-    assert report["recall"]["adapter"] <= report["recall"]["base"]
-    assert 0 <= report["drift_kl"] < report["drift_limit"]  # a 1e-4 LoRA barely moves the model
-    assert report["yardstick_kl"] > 0
-    run = TrainingRuns(app.store).last()
-    assert run["status"] == "rejected" and run["metrics"]["summary"].startswith("No new adapter")
+    assert report.status == "rejected" and "no better" in report.reason
+    assert report.recall.adapter <= report.recall.base and report.recall.probes >= 2
+    assert 0 <= report.drift_kl < report.drift_limit  # a 1e-4 LoRA barely moves the model
+    assert report.yardstick_kl > 0
+    # Not promoted: every probed memory stays in the prompt; nothing is recalled in chat.
+    assert [(m.memory_id, m.outcome, m.text) for m in report.memory_results] == [
+        (ids[0], IN_PROMPT, "My cat is called Miso"), (ids[1], IN_PROMPT, "I live in Lyon")]
+    assert report.recall_in_chat is None and report.wall_seconds > 0
+    runs = TrainingRuns(app.store)
+    stored = runs.last_report()
+    assert stored == replace(report, probe_answers=[])  # what the readers get is what the job made
+    assert morning_report(stored).startswith("No new adapter")
+    assert "Miso" not in json.dumps(runs.last()["metrics"])  # no memory text stored in the run
     assert AdapterRegistry(app.store, app.home).list() == []
-    stages = [e["stage"] for e in events]
+    stages = [e.stage for e in events]
     assert stages.index("replay") < stages.index("train") < stages.index("evaluate") < stages.index("done")
+    assert {"Preparing examples", "Learning", "Checking recall", "Checking the model is unharmed"} <= {
+        e.words for e in events}
+    assert set(stored.stage_seconds) >= {"replay", "train", "evaluate"}
     # The trainer got memory examples and replay, never the held-out probes.
     seen = TinyRandomTrainer.seen
     assert {e.source for e in seen.examples} >= {"memory", "statement", "replay"}
@@ -75,11 +83,11 @@ def test_cancelling_during_training_ends_cancelled_and_keeps_the_active_adapter(
     seen_train = []
 
     def on_event(event):
-        if event["stage"] == "train":
+        if event.stage == "train":
             seen_train.append(event)
 
     report = run_learning_job(app, on_event=on_event, should_stop=lambda: bool(seen_train), options=FAST)
-    assert report["status"] == "cancelled"
+    assert report.status == "cancelled"
     assert TrainingRuns(app.store).last()["status"] == "cancelled"
     assert registry.loadable(app.model().sha256).version == before.version
 
@@ -141,12 +149,13 @@ def test_sigterm_cancels_the_cli_run_cleanly(app, nocturne_home):
     try:
         _wait_for_run(app, lambda r: (r["progress"] or {}).get("stage") in ("replay", "train"))
         child.send_signal(signal.SIGTERM)
-        out, _ = child.communicate(timeout=240)
+        out, err = child.communicate(timeout=240)
     finally:
         if child.poll() is None:
             child.kill()
     assert child.returncode == 130
     assert b"cancelled" in out
+    assert b"\nPreparing examples...\n" in b"\n" + err and b"loss" not in err  # in words
     assert TrainingRuns(app.store).last()["status"] == "cancelled"
 
 

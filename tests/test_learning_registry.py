@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from app.run_progress import ProgressEvent
+from app.run_report import RunReport
 from app.runs import TrainingRuns
 from ondevice.adapters import AdapterRegistry, AdapterRegistryError
 from ondevice.training.dataset import content_sha256
@@ -111,12 +113,13 @@ def test_a_crash_between_files_and_row_leaves_an_orphan_that_is_cleaned(app, reg
 def test_runs_record_progress_and_finish(app):
     runs = TrainingRuns(app.store)
     run_id = runs.start("manual", "llamacpp")
-    runs.progress(run_id, {"stage": "train", "step": 3, "total": 10, "loss": 1.5})
+    runs.progress(run_id, ProgressEvent("train", 3, 10, eta_seconds=42.0))
     row = runs.get(run_id)
-    assert row["status"] == "running" and row["progress"]["step"] == 3
-    runs.finish(run_id, "rejected", {"reason": "no better"}, None, "log line")
+    assert row["status"] == "running" and runs.current_progress() == ProgressEvent("train", 3, 10, eta_seconds=42.0)
+    runs.finish(run_id, RunReport("rejected", reason="no better"), "log line")
     last = runs.last()
-    assert last["id"] == run_id and last["status"] == "rejected" and last["metrics"]["reason"] == "no better"
+    assert last["id"] == run_id and last["status"] == "rejected" and last["log"] == "log line"
+    assert runs.report(last).reason == "no better" and runs.current_progress() is None
     assert last["ended_at"] and runs.list()[0]["id"] == run_id
 
 

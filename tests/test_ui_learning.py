@@ -1,20 +1,22 @@
-"""The learning view: the toggle persists, runs and adapters show, empty states are clear."""
+"""The learning view: the toggle persists, the report a real run wrote shows, progress is in
+words with the time left, and the engine's adapter follows what the registry allows."""
 
 from __future__ import annotations
 
-import json
+import pytest
+from PySide6.QtCore import QObject, Qt, Slot
 
 from app.context import Nocturne
+from app.learning_job import run_learning_job
+from app.memory_forget import content_sha256
+from ondevice.adapters import AdapterRegistry
+from tests.learning_helpers import add_memories, write_small_lora
+from tests.test_learning_job import FAST
+from ui.main_window import MainWindow
+from ui.services import memory_service
 from ui.views.learning_view import LearningView
 
-
-def add_run(app, status: str, recall: float | None, started: str, **fields) -> None:
-    metrics = {} if recall is None else {"recall": recall, "drift": 0.012,
-                                         "report": "Learned 3 memories about you."}
-    with app.store.transaction() as db:
-        db["training_runs"].insert({"trigger": "scheduled", "started_at": started,
-                                    "ended_at": started, "status": status,
-                                    "metrics": json.dumps(metrics), **fields})
+MEMORIES = ["My cat is called Miso", "I live in Lyon"]
 
 
 def test_learning_toggle_persists_across_a_restart_of_the_window(qtbot, nocturne_home):
@@ -47,26 +49,64 @@ def test_empty_state_when_nothing_was_learned_yet(qtbot, app):
     assert not view.learn_button.isEnabled() or view.scheduler is not None
 
 
-def test_runs_report_chart_and_progress(qtbot, app):
-    add_run(app, "succeeded", 0.5, "2025-01-01T03:00:00+00:00", adapter_version="v1")
-    add_run(app, "succeeded", 0.8, "2025-01-02T03:00:00+00:00", adapter_version="v2")
+@pytest.mark.timeout(1800)  # two runs of the job (fast trainer): minutes on a busy machine
+def test_the_view_shows_the_report_real_runs_wrote_with_progress_in_words(qtbot, app, shared_training_cache):
+    add_memories(app, MEMORIES)
+    app.settings.set("threads", 1)  # on a busy machine, one thread generates the probes faster
     view = LearningView(app)
     qtbot.addWidget(view)
     view.show()
-    assert view.runs.rowCount() == 2
-    report = view.report.text.text()
-    assert "Learned 3 memories" in report and "80%" in report
-    assert view.report.chart_view.isVisible()
-    assert view.report.chart.series()[0].count() == 2
-    assert not view.progress.isVisible()
+    seen = []  # what the view showed while the job ran (it reads the row the job writes)
 
-    add_run(app, "running", None, "2025-01-03T03:00:00+00:00",
-            progress=json.dumps({"stage": "training", "step": 3, "total": 10, "loss": 1.5}))
+    def watch(event):
+        if event.stage in ("train", "evaluate") and event.step == 1:
+            view.refresh()
+            seen.append((event.stage, view.progress.isVisible(), view.progress.maximum(), view.stage.text()))
+
+    first = run_learning_job(app, on_event=watch, options=FAST)
+    second = run_learning_job(app, on_event=watch, options=FAST)
     view.refresh()
-    assert view.progress.isVisible() and view.progress.value() == 3
-    assert view.progress.maximum() == 10
-    assert "training" in view.stage.text() and view.cancel_button.isEnabled()
-    assert view.poll.interval() == 1000
+
+    assert not view.progress.isVisible() and view.runs.rowCount() == 2
+    # Progress in words; the second run knows the first's stage times, so it shows the time left.
+    train = [text for stage, visible, total, text in seen if stage == "train" and visible and total > 1]
+    assert len(train) == 2 and all(text.startswith("Learning") for text in train)
+    assert "left" not in train[0] and "left" in train[1]
+    assert any(text.startswith("Checking recall") for stage, _, _, text in seen if stage == "evaluate")
+    assert not any("loss" in text for *_, text in seen)
+
+    # The run history: recall and drift from the reports, not dashes.
+    row = {view.runs.horizontalHeaderItem(c).text(): view.runs.item(0, c).text()
+           for c in range(view.runs.columnCount())}
+    assert row["Status"] == "rejected"
+    assert row["Recall"] == f"{second.recall.adapter:.0%}" and row["Drift"] == f"{second.drift_kl:.3f}"
+    assert row["Time"].endswith(" s")
+
+    # The morning report: why it was rejected, memory by memory, recall, drift against the gate.
+    text = view.report.text.text()
+    assert "No new adapter" in text and second.reason in text
+    assert "Still in the prompt (2)" in text and all(memory in text for memory in MEMORIES)
+    assert f"Recall from the weights alone: {second.recall.adapter:.0%}" in text
+    assert f"KL {second.drift_kl:.4f}, under the limit {second.drift_limit:.4f}" in text
+    assert "Time taken:" in text and "–" not in text
+
+    # Recall over nights: one point per real run, from its report.
+    series = {s.name(): s for s in view.report.chart.series()}
+    assert view.report.chart_view.isVisible()
+    points = [series["from the weights"].at(i).y() for i in range(series["from the weights"].count())]
+    assert points == pytest.approx([first.recall.adapter * 100, second.recall.adapter * 100])
+    assert series["base model"].count() == 2 and "in chat" not in series  # not promoted: not measured
+
+
+@pytest.mark.timeout(1800)  # one run of the job: over 12 minutes on a busy machine
+def test_a_deleted_memory_leaves_the_report_it_was_in(qtbot, app, shared_training_cache):
+    ids = add_memories(app, MEMORIES)
+    run_learning_job(app, options=FAST)
+    memory_service(app).delete(ids[0])
+    view = LearningView(app)
+    qtbot.addWidget(view)
+    text = view.report.text.text()
+    assert "Miso" not in text and "Still in the prompt (1)" in text and "I live in Lyon" in text
 
 
 def test_toggle_and_time_reschedule_the_real_nightly_scheduler(qtbot, app):
@@ -90,8 +130,6 @@ def test_toggle_and_time_reschedule_the_real_nightly_scheduler(qtbot, app):
 def test_learn_now_and_cancel_clicked_through_the_view(qtbot, app, tmp_path, monkeypatch):
     """Learn now starts a real child (the fake `nocturne learn` of the scheduler tests, held
     running); the view shows it, and Cancel stops it and records 'cancelled'."""
-    from PySide6.QtCore import Qt
-
     from scheduler.nightly import Clock, NightlyScheduler
     from tests.test_scheduler_nightly import FakeLearnLauncher
 
@@ -105,6 +143,7 @@ def test_learn_now_and_cancel_clicked_through_the_view(qtbot, app, tmp_path, mon
         qtbot.mouseClick(view.learn_button, Qt.MouseButton.LeftButton)
         assert launcher.launched and "--scheduled" not in launcher.launched[0]  # no idle checks
         assert view.progress.isVisible() and not view.learn_button.isEnabled()  # at once
+        assert view.stage.text() == "Starting"
         qtbot.waitUntil(lambda: view.runs.rowCount() == 1 and view.cancel_button.isEnabled(), timeout=15000)
         assert view.progress.isVisible()
 
@@ -116,3 +155,99 @@ def test_learn_now_and_cancel_clicked_through_the_view(qtbot, app, tmp_path, mon
     finally:
         if launcher.own_child_alive():
             launcher.kill()
+
+
+# -- the engine's adapter -----------------------------------------------------------------------
+
+
+def promote_small_adapter(app, tmp_path, memory_ids, name="a.gguf", seed=0):
+    """A real (tiny) GGUF LoRA promoted as trained on `memory_ids` (as the job records it)."""
+    rows = {r["id"]: r["text"] for r in app.store.query("SELECT id, text FROM memories")}
+    return AdapterRegistry(app.store, app.home).promote(
+        write_small_lora(tmp_path / name, seed=seed), app.model().sha256, "llamacpp", {}, {},
+        {i: content_sha256(rows[i]) for i in memory_ids}, set())
+
+
+class LabelAtLoadStart(QObject):
+    """Records the status bar's adapter label when a load starts (after the window's own slot)."""
+
+    def __init__(self, window):
+        super().__init__()
+        self.window, self.texts = window, []
+        window.queue.worker.load_started.connect(self.record)
+
+    @Slot()
+    def record(self) -> None:
+        self.texts.append(self.window.adapter_label.text())
+
+
+@pytest.fixture
+def window(qtbot, nocturne_home):
+    win = MainWindow(Nocturne(nocturne_home), load=False)  # shutdown() closes its Nocturne
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+def load(qtbot, win) -> dict:
+    with qtbot.waitSignal(win.queue.worker.loaded, timeout=120_000) as loaded:
+        win.queue.load()
+    return loaded.args[0]
+
+
+@pytest.mark.parametrize("change", ["edit", "reject", "delete"])
+def test_a_change_that_taints_the_loaded_adapter_reloads_the_engine(qtbot, window, tmp_path, change):
+    app = window.app
+    ids = add_memories(app, MEMORIES)
+    adapter = promote_small_adapter(app, tmp_path, ids)
+    assert load(qtbot, window)["adapter"] == adapter.version
+    assert window.adapter_label.text() == f"Adapter: {adapter.version}"
+
+    service = memory_service(app)
+    actions = {"edit": lambda: service.edit(ids[0], "My cat is called Tofu"),
+               "reject": lambda: service.reject(ids[0]), "delete": lambda: service.delete(ids[0])}
+    with qtbot.waitSignal(window.queue.worker.loaded, timeout=120_000) as reloaded:
+        assert window.memories_view._run(actions[change])  # as the view's buttons run it
+    assert reloaded.args[0]["adapter"] is None
+    assert app.engine().adapter_version is None  # the engine itself, not only the label
+    assert window.adapter_label.text() == "Adapter: base model"
+
+
+def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, window, tmp_path):
+    app = window.app
+    ids = add_memories(app, MEMORIES)
+    assert load(qtbot, window)["adapter"] is None
+    view = window.learning_view
+    assert view.ready.isHidden()
+
+    new = promote_small_adapter(app, tmp_path, ids)  # as a learning run in another process does
+    view.refresh()  # the view's poll
+    assert not view.ready.isHidden() and new.version in view.ready_text.text()  # Chat is in front
+    assert "next time Nocturne starts" in view.ready_text.text()
+    assert window.adapter_label.text() == "Adapter: base model"  # not loaded yet: not named
+    assert "loads the next time Nocturne starts" in window.statusBar().currentMessage()
+    assert app.engine().adapter_version is None
+
+    label_while_loading = LabelAtLoadStart(window)
+    with qtbot.waitSignal(window.queue.worker.loaded, timeout=120_000) as swapped:
+        qtbot.mouseClick(view.use_now_button, Qt.MouseButton.LeftButton)
+    assert label_while_loading.texts == [""]  # while it reloads, no adapter is named
+    assert swapped.args[0]["adapter"] == new.version
+    assert window.adapter_label.text() == f"Adapter: {new.version}" and view.ready.isHidden()
+
+
+def test_rolling_back_reloads_the_engine_with_the_chosen_version(qtbot, window, tmp_path):
+    app = window.app
+    ids = add_memories(app, MEMORIES)
+    first = promote_small_adapter(app, tmp_path, ids, "1.gguf")
+    second = promote_small_adapter(app, tmp_path, ids, "2.gguf", seed=1)
+    assert load(qtbot, window)["adapter"] == second.version
+    view = window.learning_view
+    view.refresh()
+    row = [view.adapters.item(r, 0).text() for r in range(view.adapters.rowCount())].index(first.version)
+    view.adapters.selectRow(row)
+    with qtbot.waitSignal(window.queue.worker.loaded, timeout=120_000) as reloaded:
+        qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
+    assert reloaded.args[0]["adapter"] == first.version
+    assert window.adapter_label.text() == f"Adapter: {first.version}"

@@ -126,19 +126,27 @@ class MainWindow(QMainWindow):
         self.chat_import.imported.connect(self.memories_view.refresh)
         self.learning_view.adapter_changed.connect(self.queue.reload)
         self.models_view.model_changed.connect(self.queue.reload)
-        # Forgetting is immediate: an adapter that learned deleted memories is dropped now.
-        self.memories_view.adapters_tainted.connect(self.queue.reload)
-        self.chat_view.panel.adapters_tainted.connect(self.queue.reload)
+        self.learning_view.adapter_ready.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        # Forgetting is immediate: editing, rejecting or deleting a memory can taint the loaded
+        # adapter; the learning view checks and asks for a reload when it must go.
+        self.memories_view.changed.connect(self.learning_view.refresh)
+        self.memories_view.adapters_tainted.connect(self.learning_view.refresh)
+        self.chat_view.panel.adapters_tainted.connect(self.learning_view.refresh)
 
     # -- slots --------------------------------------------------------------------------------
 
     def _loading(self) -> None:
         self.model_label.setText("Model: loading…")
+        self.adapter_label.setText("")  # never name an adapter the engine has not loaded
+        self.learning_view.set_loaded(None)
 
     def _loaded(self, info: dict) -> None:
+        if self._shut_down:  # a load that finished while closing: the store is gone
+            return
         self.model_label.setText(f"Model: {info['model']}")
         self.adapter_label.setText(f"Adapter: {info['adapter']}" if info["adapter"]
                                    else "Adapter: base model")
+        self.learning_view.set_loaded(info)
         self.chat_view.show_notice(info.get("notice"))
 
     def _load_failed(self, message: str) -> None:

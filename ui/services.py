@@ -8,7 +8,12 @@ Nothing here decides anything: it only picks which app/ call answers.
 from __future__ import annotations
 
 import json
+
 from app.errors import NocturneError
+from app.loaded_adapter import LoadedAdapterCheck, check_loaded_adapter
+from app.run_progress import ProgressEvent
+from app.run_report import RunReport
+from app.runs import TrainingRuns
 
 
 def memory_service(app):
@@ -35,22 +40,29 @@ def list_memories(app, status: str | None = None, query: str | None = None) -> l
     return memory_service(app).list(status=status, query=query or None)
 
 
-def training_runs(app, limit: int = 50) -> list[dict]:
-    """Training runs, newest first, with progress and metrics decoded from JSON.
+def run_reports(app, limit: int = 50) -> list[RunReport]:
+    """Reports of recent learning runs, newest first (memory texts filled in).
 
     Args:
         app: the Nocturne instance.
         limit: at most this many runs.
-    Returns:
-        dicts of the training_runs table; progress and metrics are dicts (maybe empty).
     """
-    try:
-        from app.runs import TrainingRuns
+    return TrainingRuns(app.store).reports(limit)
 
-        rows = list(TrainingRuns(app.store).list())[:limit]
-    except ImportError:
-        rows = app.store.query("SELECT * FROM training_runs ORDER BY id DESC LIMIT ?", (limit,))
-    return [_decoded(row, "progress", "metrics") for row in rows]
+
+def current_progress(app) -> ProgressEvent | None:
+    """The progress of the learning run going on now (in any process), or None."""
+    return TrainingRuns(app.store).current_progress()
+
+
+def loaded_adapter_check(app, loaded: dict) -> LoadedAdapterCheck:
+    """Whether the engine's adapter must be dropped, or a newer one can be offered.
+
+    Args:
+        app: the Nocturne instance.
+        loaded: the model queue's `loaded` info ({"adapter", "base_sha256", ...}).
+    """
+    return check_loaded_adapter(app.store, app.home, loaded.get("adapter"), loaded.get("base_sha256"))
 
 
 def adapters(app) -> list[dict]:

@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from app.conversations import Conversation
 
@@ -32,7 +32,7 @@ class ModelWorker(QObject):
     """Lives in the model's thread. Use it through `ModelQueue`, never call its slots directly."""
 
     load_started = Signal()
-    loaded = Signal(dict)  # {"model", "adapter", "notice"}
+    loaded = Signal(dict)  # {"model", "adapter" (the version loaded, None: base), "base_sha256", "notice"}
     load_failed = Signal(str)
     piece = Signal(int, str)  # job id, text piece
     reply_finished = Signal(int, dict)  # job id, {"status", "text", "message_id", ...}
@@ -78,7 +78,7 @@ class ModelWorker(QObject):
             return
         engine = self._chat.engine
         self.loaded.emit({"model": engine.model_name, "adapter": engine.adapter_version,
-                          "notice": self.app.notice})
+                          "base_sha256": engine.model.sha256, "notice": self.app.notice})
 
     def _service(self):
         if self._chat is None:
@@ -190,10 +190,16 @@ class ModelQueue(QObject):
         self.worker.cancel_all(self._last_id)
 
     def shutdown(self) -> None:
-        """Cancel every job and stop the thread (waits for a model load to finish)."""
+        """Cancel every job, close the engine in the model's thread, and stop the thread.
+
+        Waits for a model load to finish. The engine is closed here, in the thread that loaded
+        it, and not left to interpreter exit, where llama and Qt objects die in any order.
+        """
         if self._closed:
             return
         self._closed = True
         self.cancel_all()
+        if self.thread.isRunning():  # waits for the cancelled job, then closes the engine there
+            QMetaObject.invokeMethod(self.worker, "_forget_engine", Qt.BlockingQueuedConnection)
         self.thread.quit()
         self.thread.wait(SHUTDOWN_WAIT_MS)

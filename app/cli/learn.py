@@ -11,6 +11,8 @@ import threading
 from app.cli.common import err, opened, table
 from app.errors import InputError, NotFoundError
 from app.self_command import nocturne_argv
+from app.learning_report import morning_report
+from app.run_progress import ProgressEvent, time_left
 
 # Set in a child we re-executed with OpenBLAS preloaded, so it never re-executes again.
 BLAS_REEXEC_ENV = "NOCTURNE_BLAS_REEXEC"
@@ -45,31 +47,29 @@ def register(commands) -> None:
 
 
 class ProgressBar:
-    """One self-rewriting stderr line on a terminal; one line per stage otherwise."""
+    """One self-rewriting stderr line on a terminal; one line per step in words otherwise."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
         self.tty = stream.isatty()
-        self.stage = None
+        self.words = None
 
-    def __call__(self, event: dict) -> None:
-        stage = event.get("stage")
-        step, total = event.get("step", 0), event.get("total") or 0
+    def __call__(self, event: ProgressEvent) -> None:
         if not self.tty:
-            if stage != self.stage:
-                self.stream.write(f"{stage}...\n")
+            if event.words != self.words:
+                self.stream.write(f"{event.words}...\n")
                 self.stream.flush()
-            self.stage = stage
+            self.words = event.words
             return
         width = 24
-        filled = int(width * step / total) if total else 0
-        extra = f" loss {event['loss']:.3f}" if "loss" in event else ""
-        message = f" {event['message']}" if event.get("message") else ""
-        self.stream.write(f"\r{stage:<9} [{'#' * filled}{'.' * (width - filled)}] {step}/{total}{extra}{message}\033[K")
-        if stage == "done":
+        filled = int(width * event.step / event.total) if event.total else 0
+        left = time_left(event.eta_seconds)
+        self.stream.write(f"\r{event.words:<30} [{'#' * filled}{'.' * (width - filled)}]"
+                          f"{f' {left}' if left else ''}\033[K")
+        if event.stage == "done":
             self.stream.write("\n")
         self.stream.flush()
-        self.stage = stage
+        self.words = event.words
 
 
 def _maybe_reexec_with_blas(trainer: str | None, setting: str | None) -> None:
@@ -120,8 +120,8 @@ def learn_cmd(args: argparse.Namespace) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    print(report["summary"])
-    if report["status"] == "cancelled":
+    print(morning_report(report))
+    if report.status == "cancelled":
         return EXIT_CANCELLED
     return 0
 
@@ -207,17 +207,19 @@ def report_cmd(args: argparse.Namespace) -> int:
         runs = TrainingRuns(app.store)
         runs.recover_interrupted()
         run = runs.last()
-    if run is None:
+        report = runs.report(run) if run else None
+        progress = runs.current_progress()
+    if report is None:
         print("No learning run yet: `nocturne learn` runs one now.")
         return 0
-    print(f"Run {run['id']} ({run['trigger']}, {run['trainer']}): {run['status']}, "
-          f"started {run['started_at']}" + (f", ended {run['ended_at']}" if run["ended_at"] else ""))
-    metrics = run.get("metrics") or {}
-    if metrics.get("summary"):
-        print(metrics["summary"])
-    elif run["status"] == "running":
-        progress = run.get("progress") or {}
-        print(f"Still running: {progress.get('stage', 'starting')} {progress.get('step', '')}/{progress.get('total', '')}")
-    if run.get("log"):
+    print(f"Run {report.run_id} ({report.trigger}, {report.trainer}): {report.status}, "
+          f"started {report.started_at}" + (f", ended {report.ended_at}" if report.ended_at else ""))
+    if progress is not None:
+        left = time_left(progress.eta_seconds)
+        print(f"Still running: {progress.words}" + (f" ({progress.step}/{progress.total})" if progress.total else "")
+              + (f", {left}" if left else ""))
+    else:
+        print(morning_report(report))
+    if run.get("log") and report.status != "interrupted":  # an interruption's log is its reason
         print(run["log"])
     return 0

@@ -1,43 +1,51 @@
-"""The morning report of the last run, and a small chart of recall over the nights."""
+"""The morning report of the last run, and a chart of recall over the nights (from RunReports)."""
 
 from __future__ import annotations
+
+from html import escape
 
 from PySide6.QtCharts import QBarCategoryAxis, QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 
+from app.learning_report import drift_line, duration, headline, recall_line
+from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
+
 CHART_NIGHTS = 14
 
 
-def percent(value) -> str:
-    """0.8 -> "80%"; already a percentage (> 1) stays; None -> "–"."""
-    if not isinstance(value, (int, float)):
-        return "–"
-    return f"{value * 100:.0f}%" if value <= 1 else f"{value:.0f}%"
+def _html(text: str) -> str:
+    return escape(text, quote=False)  # QLabel shows quotes as they are; only <, >, & matter
 
 
-def number(value, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "–"
+def night(report: RunReport) -> str:
+    """"2025-06-03T03:00:00+00:00" -> "06-03"."""
+    return (report.started_at or "")[5:10] or "?"
 
 
-def report_text(run: dict) -> str:
-    """The run's morning report as Markdown (what was learned, recall, drift)."""
-    metrics = run.get("metrics") or {}
-    report = metrics.get("report")
-    lines = [f"**{run.get('status', '').capitalize()}** run of {(run.get('started_at') or '')[:16]}"
-             .replace("T", " ")]
-    if isinstance(report, str) and report.strip():
-        lines.append(report.strip())
-    elif isinstance(report, dict):
-        lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in report.items()]
-    elif isinstance(report, list):
-        lines += [f"- {item}" for item in report]
-    lines.append(f"Recall from the weights: **{percent(metrics.get('recall'))}** · "
-                 f"drift from the base model: **{number(metrics.get('drift'))}**")
-    if run.get("adapter_version"):
-        lines.append(f"Adapter: {run['adapter_version']}")
-    return "\n\n".join(lines)
+def report_html(report: RunReport) -> str:
+    """The run's morning report: what happened, memory by memory, recall, drift, time."""
+    when = (report.started_at or "")[:16].replace("T", " ")
+    parts = [f"<p><b>{_html(headline(report))}</b><br><small>{_html(report.trigger)} run of "
+             f"{_html(when)}</small></p>"]
+    if report.status == "succeeded":
+        parts.append("<p>The new adapter loads at the next start, or now with <i>Use it now</i>.</p>")
+    groups = [(IN_WEIGHTS, "In the weights"), (IN_PROMPT, "Still in the prompt"),
+              (NOT_PROBED, "Not probed")]
+    for outcome, title in groups:
+        texts = [m.text for m in report.memory_results if m.outcome == outcome]
+        if texts:
+            items = "".join(f"<li>{_html(text)}</li>" for text in texts)
+            parts.append(f"<p>{title} ({len(texts)}):</p><ul>{items}</ul>")
+    for line in (recall_line(report), drift_line(report)):
+        if line:
+            parts.append(f"<p>{_html(line)}</p>")
+    if report.wall_seconds is not None:
+        training = (f" (learning itself: {duration(report.training_seconds)})"
+                    if report.training_seconds is not None else "")
+        parts.append(f"<p>Time taken: {duration(report.wall_seconds)}{training}.</p>")
+    return "".join(parts)
 
 
 class MorningReport(QGroupBox):
@@ -47,14 +55,13 @@ class MorningReport(QGroupBox):
         super().__init__("Morning report", parent)
         layout = QHBoxLayout(self)
         self.text = QLabel()
-        self.text.setTextFormat(Qt.MarkdownText)
+        self.text.setTextFormat(Qt.RichText)
         self.text.setWordWrap(True)
         self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.text.setAccessibleName("Morning report")
         self.text.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
         layout.addWidget(self.text, 1)
         self.chart = QChart()
-        self.chart.legend().hide()
         self.chart.setTitle("Recall over nights")
         self.chart.setMargins(QMargins(4, 4, 4, 4))
         self.chart_view = QChartView(self.chart)
@@ -65,40 +72,47 @@ class MorningReport(QGroupBox):
         chart_box.addWidget(self.chart_view)
         layout.addLayout(chart_box, 1)
 
-    def show_runs(self, runs: list[dict]) -> None:
-        """Update from training runs, newest first."""
-        finished = [r for r in runs if r.get("status") not in ("running", None)]
+    def show_reports(self, reports: list[RunReport]) -> None:
+        """Update from run reports, newest first."""
+        finished = [r for r in reports if r.finished]
         if not finished:
-            self.text.setText("No learning runs yet.\n\nNocturne learns at night from your "
-                              "approved memories, or now with **Learn now**.")
+            self.text.setText("<p>No learning runs yet.</p><p>Nocturne learns at night from your "
+                              "approved memories, or now with <b>Learn now</b>.</p>")
             self.chart_view.hide()
             return
-        self.text.setText(report_text(finished[0]))
-        self._plot([r for r in reversed(finished)
-                    if isinstance((r.get("metrics") or {}).get("recall"), (int, float))])
+        self.text.setText(report_html(finished[0]))
+        self._plot([r for r in reversed(finished) if r.recall is not None][-CHART_NIGHTS:])
 
-    def _plot(self, runs: list[dict]) -> None:
-        runs = runs[-CHART_NIGHTS:]
+    def _plot(self, reports: list[RunReport]) -> None:
         self.chart.removeAllSeries()
         for axis in self.chart.axes():
             self.chart.removeAxis(axis)
-        if not runs:
+        if not reports:
             self.chart_view.hide()
             return
-        series = QLineSeries()
-        series.setPointsVisible(True)
-        for x, run in enumerate(runs):
-            recall = run["metrics"]["recall"]
-            series.append(x, recall * 100 if recall <= 1 else recall)
-        self.chart.addSeries(series)
         nights = QBarCategoryAxis()
-        nights.append([(r.get("started_at") or "")[5:10] or str(i) for i, r in enumerate(runs)])
-        recall = QValueAxis()
-        recall.setRange(0, 100)
-        recall.setLabelFormat("%d%%")
-        recall.setTickCount(3)
+        nights.append([f"{night(r)} #{r.run_id}" for r in reports])
+        percent = QValueAxis()
+        percent.setRange(0, 100)
+        percent.setLabelFormat("%d%%")
+        percent.setTickCount(3)
         self.chart.addAxis(nights, Qt.AlignBottom)
-        self.chart.addAxis(recall, Qt.AlignLeft)
-        series.attachAxis(nights)
-        series.attachAxis(recall)
+        self.chart.addAxis(percent, Qt.AlignLeft)
+        lines = [("from the weights", lambda r: r.recall.adapter),
+                 ("base model", lambda r: r.recall.base),
+                 ("in chat", lambda r: r.recall_in_chat)]
+        for name, value in lines:
+            points = [(x, value(r)) for x, r in enumerate(reports) if value(r) is not None]
+            if not points:
+                continue
+            series = QLineSeries()
+            series.setName(name)
+            series.setPointsVisible(True)
+            for x, y in points:
+                series.append(x, y * 100)
+            self.chart.addSeries(series)
+            series.attachAxis(nights)
+            series.attachAxis(percent)
+        self.chart.legend().setVisible(len(self.chart.series()) > 1)
         self.chart_view.show()
+

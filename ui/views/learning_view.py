@@ -1,7 +1,8 @@
 """The learning view: nightly toggle and time, Learn now with progress, runs and adapters.
 
 Learning runs in a child process started by the scheduler; this view only reads the
-training_runs table on a timer (a cheap query) to show progress.
+training_runs table on a timer (a cheap query) to show progress. It also watches what the
+engine has loaded: a tainted adapter is dropped at once, a newly promoted one is offered.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroup
                                QTableWidget, QTableWidgetItem, QTimeEdit, QVBoxLayout, QWidget)
 
 from app.errors import NocturneError
+from app.learning_report import duration, share
+from app.run_progress import ProgressEvent, time_left
+from app.run_report import Recall, RunReport
 from ui.dialogs import show_error
-from ui.services import adapters, training_runs, use_adapter
-from ui.views.learning_report import MorningReport, number, percent
+from ui.services import (adapters, current_progress, loaded_adapter_check, run_reports,
+                         use_adapter)
+from ui.views.learning_report import MorningReport
 
 POLL_RUNNING_MS = 1000  # while a run is going: progress every second
 POLL_IDLE_MS = 15000  # otherwise: notice a nightly run starting
@@ -25,7 +30,11 @@ def _when(stamp: str | None) -> str:
 
 
 # What the progress row shows between Learn now and the run's first progress event.
-STARTING = {"status": "running", "progress": {"stage": "starting"}}
+STARTING = ProgressEvent("start")
+
+
+def _kl(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 class LearningView(QWidget):
@@ -36,15 +45,19 @@ class LearningView(QWidget):
         scheduler: the NightlyScheduler, or None when this build has none.
     """
 
-    adapter_changed = Signal()
+    adapter_changed = Signal()  # the engine must reload (rollback, Use it now, a tainted adapter)
+    adapter_ready = Signal(str)  # a new adapter can be loaded: what to tell the user
 
     def __init__(self, app, scheduler=None, parent=None):
         super().__init__(parent)
         self.app = app
         self.scheduler = scheduler
         self._running = False
+        self._loaded: dict | None = None  # the engine's `loaded` info; None while (re)loading
+        self._announced: str | None = None  # the new adapter the user was told about
         layout = QVBoxLayout(self)
         layout.addWidget(self._nightly_box())
+        layout.addWidget(self._ready_bar())
         self.report = MorningReport()
         layout.addWidget(self.report, 1)
         tables = QHBoxLayout()
@@ -102,6 +115,22 @@ class LearningView(QWidget):
             self.learn_button.setToolTip("This build has no learning scheduler.")
         return box
 
+    def _ready_bar(self) -> QWidget:
+        """Offers a newly promoted adapter: load it now, or it loads at the next start."""
+        self.ready = QWidget()
+        row = QHBoxLayout(self.ready)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.ready_text = QLabel()
+        self.ready_text.setWordWrap(True)
+        self.ready_text.setAccessibleName("New adapter ready")
+        self.use_now_button = QPushButton("Use it now")
+        self.use_now_button.setAccessibleName("Use the new adapter now")
+        self.use_now_button.clicked.connect(self.use_ready_now)
+        row.addWidget(self.ready_text, 1)
+        row.addWidget(self.use_now_button)
+        self.ready.hide()
+        return self.ready
+
     def _table(self, name: str, headers: list[str]) -> QTableWidget:
         table = QTableWidget(0, len(headers))
         table.setHorizontalHeaderLabels(headers)
@@ -117,8 +146,8 @@ class LearningView(QWidget):
     def _runs_box(self) -> QGroupBox:
         box = QGroupBox("Run history")
         layout = QVBoxLayout(box)
-        self.runs = self._table("Run history",
-                                ["Started", "Trigger", "Status", "Recall", "Drift", "Adapter"])
+        self.runs = self._table("Run history", ["Started", "Trigger", "Status", "Recall",
+                                                "In chat", "Drift", "Time", "Adapter"])
         self.runs_empty = QLabel("No runs yet.")
         layout.addWidget(self.runs)
         layout.addWidget(self.runs_empty)
@@ -142,12 +171,13 @@ class LearningView(QWidget):
     # -- state --------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read runs and adapters (also called by the poll timer)."""
-        runs = training_runs(self.app)
-        self._show_runs(runs)
+        """Re-read runs, adapters and progress (also called by the poll timer and whenever
+        memories change, since that can taint the loaded adapter)."""
+        reports = run_reports(self.app)
+        self._show_runs(reports)
         self._show_adapters(adapters(self.app))
-        self.report.show_runs(runs)
-        current = runs[0] if runs and runs[0].get("status") == "running" else None
+        self.report.show_reports(reports)
+        current = current_progress(self.app)
         if current is None and self.scheduler is not None and self.scheduler.is_running():
             current = STARTING  # the child is up but has not recorded its run yet
         running = current is not None
@@ -155,22 +185,26 @@ class LearningView(QWidget):
         if running != self._running:
             self._running = running
             self.poll.setInterval(POLL_RUNNING_MS if running else POLL_IDLE_MS)
+        self._check_loaded_adapter()
 
-    def _show_runs(self, runs: list[dict]) -> None:
-        done = [r for r in runs if r.get("status") != "running"]
-        self.last_run.setText(f"{_when(done[0].get('started_at'))} · {done[0].get('status')}"
-                              if done else "never")
+    def _show_runs(self, reports: list[RunReport]) -> None:
+        done = [r for r in reports if r.finished]
+        self.last_run.setText(f"{_when(done[0].started_at)} · {done[0].status}" if done else "never")
         self.next_run.setText(self._next_run_text())
-        self.runs.setRowCount(len(runs))
-        for row, run in enumerate(runs):
-            metrics = run.get("metrics") or {}
-            cells = [_when(run.get("started_at")), run.get("trigger") or "", run.get("status") or "",
-                     percent(metrics.get("recall")), number(metrics.get("drift")),
-                     run.get("adapter_version") or ""]
+        self.runs.setRowCount(len(reports))
+        for row, report in enumerate(reports):
+            recall = report.recall.adapter if report.recall else None
+            cells = [_when(report.started_at), report.trigger, report.status, share(recall),
+                     share(report.recall_in_chat), _kl(report.drift_kl),
+                     duration(report.wall_seconds) if report.wall_seconds is not None else "–",
+                     report.adapter_version or ""]
             for column, text in enumerate(cells):
-                self.runs.setItem(row, column, QTableWidgetItem(str(text)))
-        self.runs.setVisible(bool(runs))
-        self.runs_empty.setVisible(not runs)
+                item = QTableWidgetItem(str(text))
+                if report.reason:
+                    item.setToolTip(report.reason)
+                self.runs.setItem(row, column, item)
+        self.runs.setVisible(bool(reports))
+        self.runs_empty.setVisible(not reports)
 
     def _next_run_text(self) -> str:
         if not self.app.settings.get("learning_enabled"):
@@ -189,9 +223,9 @@ class LearningView(QWidget):
         self._adapter_rows = rows
         self.adapters.setRowCount(len(rows))
         for row, adapter in enumerate(rows):
+            recall = Recall.from_value((adapter.get("metrics") or {}).get("recall"))
             cells = [adapter.get("version"), adapter.get("status"),
-                     percent((adapter.get("metrics") or {}).get("recall")),
-                     _when(adapter.get("created_at"))]
+                     share(recall.adapter if recall else None), _when(adapter.get("created_at"))]
             for column, text in enumerate(cells):
                 self.adapters.setItem(row, column, QTableWidgetItem(str(text or "")))
         self.adapters.setVisible(bool(rows))
@@ -207,29 +241,56 @@ class LearningView(QWidget):
         # Only clean, inactive versions can be rolled back to (the registry checks again).
         self.use_button.setEnabled(bool(adapter) and adapter.get("status") == "retired")
 
-    def _show_progress(self, run: dict | None) -> None:
-        self.learn_button.setEnabled(run is None and self.scheduler is not None)
-        self.cancel_button.setEnabled(run is not None)
-        self.progress.setVisible(run is not None)
-        self.status_line.setVisible(run is None)
+    def _show_progress(self, event: ProgressEvent | None) -> None:
+        self.learn_button.setEnabled(event is None and self.scheduler is not None)
+        self.cancel_button.setEnabled(event is not None)
+        self.progress.setVisible(event is not None)
+        self.status_line.setVisible(event is None)
         if self.scheduler is None:
             self.status_line.setText("This build has no learning scheduler.")
         elif not self.app.settings.get("learning_enabled"):
             self.status_line.setText("Nightly learning is off; Learn now still works.")
         else:
             self.status_line.setText("")
-        if run is None:
+        if event is None:
             self.stage.setText("")
             return
-        progress = run.get("progress") or {}
-        total, step = progress.get("total") or 0, progress.get("step") or 0
-        self.progress.setRange(0, total or 0)  # no total yet: a busy indicator
-        if total:
-            self.progress.setValue(min(step, total))
-        loss = progress.get("loss")
-        self.stage.setText(" · ".join(filter(None, [
-            progress.get("stage") or "starting",
-            f"loss {loss:.3f}" if isinstance(loss, (int, float)) else ""])))
+        self.progress.setRange(0, event.total)  # no total yet: a busy indicator
+        if event.total:
+            self.progress.setValue(min(event.step, event.total))
+        self.stage.setText(" · ".join(filter(None, [event.words, time_left(event.eta_seconds)])))
+
+    # -- the engine's adapter -----------------------------------------------------------------
+
+    def set_loaded(self, info: dict | None) -> None:
+        """What the engine has loaded (the model queue's `loaded` info), None while loading."""
+        self._loaded = info
+        self._check_loaded_adapter()
+
+    def _check_loaded_adapter(self) -> None:
+        if self._loaded is None:
+            self.ready.hide()
+            return
+        check = loaded_adapter_check(self.app, self._loaded)
+        if check.must_reload:
+            self._loaded = None  # once: the next `loaded` says what the engine has now
+            self.ready.hide()
+            self.adapter_changed.emit()
+            return
+        self.ready.setVisible(check.ready is not None)
+        if check.ready is not None:
+            text = (f"A new adapter, {check.ready}, is ready. Use it now, or it loads the next "
+                    "time Nocturne starts.")
+            self.ready_text.setText(text)
+            if check.ready != self._announced:  # once per version, wherever the user is
+                self._announced = check.ready
+                self.adapter_ready.emit(text)
+
+    def use_ready_now(self) -> None:
+        """Swap the new adapter in (the engine reloads off the UI thread)."""
+        self._loaded = None
+        self.ready.hide()
+        self.adapter_changed.emit()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -276,5 +337,6 @@ class LearningView(QWidget):
         except NocturneError as exc:
             show_error(self, exc)
             return
+        self._loaded = None
         self.refresh()
         self.adapter_changed.emit()
