@@ -146,7 +146,8 @@ class _Cursor:
 
     def _skip(self, vtype: int) -> None:
         if vtype == _STRING:
-            self.pos += self.unpack("<Q")
+            length = self.unpack("<Q")  # read first: `pos += unpack()` would add to the old pos
+            self.pos += length
         else:
             self.value(vtype)
 

@@ -105,10 +105,7 @@ def test_files_that_are_not_models(tmp_path, model_path):
 def test_incomplete_family_tensors(tmp_path, model_path):
     # A qwen2 header over llama's tensor set lacks the q/k/v biases qwen2 always has.
     path = write_tiny_model(tmp_path / "odd.gguf", "llama", model_path)
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
     header = read_header(path)
-    assert header.arch == "llama" and len(header.tensors) == len(reader.tensors)
+    assert header.arch == "llama" and ARCHITECTURES["llama"].required_tensors(2) <= header.tensor_names()
     missing = ARCHITECTURES["qwen2"].required_tensors(2) - header.tensor_names()
     assert missing == {f"blk.{i}.attn_{x}.bias" for i in range(2) for x in "qkv"}

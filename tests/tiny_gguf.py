@@ -7,6 +7,7 @@ so llama.cpp loads it and the trainers treat it like a downloaded model.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +19,32 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def copy_tokenizer(writer, source: Path, chat_template: str | None) -> int:
-    """Copy every `tokenizer.*` key of `source` (a real GGUF) into `writer`; returns the vocab size."""
+@lru_cache(maxsize=2)
+def _tokenizer_fields(source: Path) -> tuple[tuple, ...]:
+    """(name, value, type, sub_type) of every `tokenizer.*` key of `source` but its chat template.
+
+    Cached: gguf.GGUFReader takes tens of seconds to decode a 49k-token vocabulary here.
+    """
     import gguf
 
     reader = gguf.GGUFReader(str(source))
-    vocab = 0
+    fields = []
     for field in reader.fields.values():
         if not field.name.startswith("tokenizer.") or field.name == "tokenizer.chat_template":
             continue
         vtype = field.types[0]
         sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
-        if field.name == "tokenizer.ggml.tokens":
-            vocab = len(field.data)
+        fields.append((field.name, field.contents(), vtype, sub_type))
+    return tuple(fields)
+
+
+def copy_tokenizer(writer, source: Path, chat_template: str | None) -> int:
+    """Copy the tokenizer of `source` (a real GGUF) into `writer`; returns the vocab size."""
+    vocab = 0
+    for name, value, vtype, sub_type in _tokenizer_fields(Path(source)):
+        writer.add_key_value(name, value, vtype, sub_type=sub_type)
+        if name == "tokenizer.ggml.tokens":
+            vocab = len(value)
     if chat_template is not None:
         writer.add_chat_template(chat_template)
     return vocab

@@ -36,18 +36,19 @@ class ChatTemplate:
         self._prompt = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=True)
 
     @classmethod
-    def from_gguf(cls, path: Path) -> "ChatTemplate":
-        """Read tokenizer.chat_template (and BOS/EOS texts) from a GGUF file's metadata.
+    def from_gguf(cls, path: Path, template: str | None = None) -> "ChatTemplate":
+        """The GGUF's chat template (or `template`, the one chosen for it), with its BOS/EOS texts.
 
         Raises:
-            ValueError: the GGUF has no chat template.
+            ValueError: no `template` given and the GGUF has no chat template.
         """
         import gguf
 
         reader = gguf.GGUFReader(str(path))
         field_ = reader.fields.get("tokenizer.chat_template")
-        if field_ is None:
-            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model.")
+        if template is None and field_ is None:
+            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model "
+                             "or set the chat_template setting.")
         tokens = reader.fields.get("tokenizer.ggml.tokens")
 
         def token_text(key: str) -> str:
@@ -57,8 +58,19 @@ class ChatTemplate:
             index = int(found.contents())
             return tokens.contents()[index] if 0 <= index < len(tokens.data) else ""
 
-        return cls(field_.contents(), token_text("tokenizer.ggml.bos_token_id"),
-                   token_text("tokenizer.ggml.eos_token_id"))
+        return cls(template if template is not None else field_.contents(),
+                   token_text("tokenizer.ggml.bos_token_id"), token_text("tokenizer.ggml.eos_token_id"))
+
+    @classmethod
+    def for_model(cls, model) -> "ChatTemplate":
+        """The template chat uses for `model` (an ondevice.models.ModelFile): the `chat_template`
+        setting's, else the GGUF's own, so training renders exactly what chat sends.
+
+        Raises:
+            ModelFileError: no template (a base model and no setting).
+        """
+        text, _stops = model.chat_template()
+        return cls.from_gguf(model.path, text)
 
     def render(self, messages: list[dict]) -> str:
         """The whole conversation, assistant answers included (what a trainer tokenizes)."""
