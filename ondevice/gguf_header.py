@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAGIC = b"GGUF"
@@ -33,9 +33,10 @@ class HeaderError(Exception):
 
 @dataclass(frozen=True)
 class SkippedArray:
-    """A metadata array too long to keep: only its length."""
+    """A metadata array too long to keep: its length, and the items asked for by index."""
 
     length: int
+    picked: dict = field(default_factory=dict)  # index -> value, for read_header(pick=...)
 
 
 @dataclass(frozen=True)
@@ -86,23 +87,27 @@ def split_parts(path: Path) -> tuple[Path, ...]:
     return parts
 
 
-def read_header(path: Path) -> GGUFHeader:
+def read_header(path: Path, pick: dict[str, set[int]] | None = None) -> GGUFHeader:
     """The header of `path` and, for a split model, of all its parts.
+
+    Args:
+        path: the GGUF (any part of a split model).
+        pick: items to keep from long arrays, e.g. {"tokenizer.ggml.tokens": {bos_id, eos_id}}.
 
     Raises:
         HeaderError: not a GGUF file, truncated, or a part is missing.
     """
     parts = split_parts(Path(path))
-    metadata, tensors = _read_one(parts[0])
+    metadata, tensors = _read_one(parts[0], pick or {})
     for part in parts[1:]:
-        tensors += _read_one(part)[1]
+        tensors += _read_one(part, {})[1]
     return GGUFHeader(path=parts[0], parts=parts, metadata=metadata, tensors=tuple(tensors))
 
 
-def _read_one(path: Path) -> tuple[dict, list[TensorInfo]]:
+def _read_one(path: Path, pick: dict[str, set[int]]) -> tuple[dict, list[TensorInfo]]:
     try:
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _Cursor(buf, path).header()
+            return _Cursor(buf, path, pick).header()
     except (OSError, ValueError) as exc:  # ValueError: mmap of an empty file
         raise HeaderError(f"Cannot read {path.name} as a GGUF model file ({exc}).") from exc
 
@@ -110,8 +115,8 @@ def _read_one(path: Path) -> tuple[dict, list[TensorInfo]]:
 class _Cursor:
     """Sequential little-endian reads over the mapped file."""
 
-    def __init__(self, buf, path: Path):
-        self.buf, self.path, self.pos = buf, path, 0
+    def __init__(self, buf, path: Path, pick: dict[str, set[int]]):
+        self.buf, self.path, self.pos, self.pick = buf, path, 0, pick
 
     def take(self, size: int) -> bytes:
         end = self.pos + size
@@ -127,7 +132,7 @@ class _Cursor:
     def string(self) -> str:
         return self.take(self.unpack("<Q")).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int):
+    def value(self, vtype: int, wanted: set[int] = frozenset()):
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
         if vtype == _STRING:
@@ -136,12 +141,22 @@ class _Cursor:
             item_type, count = self.unpack("<I"), self.unpack("<Q")
             if count <= MAX_KEPT_ARRAY:
                 return [self.value(item_type) for _ in range(count)]
+            picked = {}
             if item_type in _SCALARS:
-                self.pos += count * struct.calcsize(_SCALARS[item_type])
+                size = struct.calcsize(_SCALARS[item_type])
+                start = self.pos
+                for index in wanted:
+                    if 0 <= index < count:
+                        self.pos = start + index * size
+                        picked[index] = self.value(item_type)
+                self.pos = start + count * size
             else:
-                for _ in range(count):
-                    self._skip(item_type)
-            return SkippedArray(count)
+                for index in range(count):
+                    if index in wanted:
+                        picked[index] = self.value(item_type)
+                    else:
+                        self._skip(item_type)
+            return SkippedArray(count, picked)
         raise HeaderError(f"{self.path.name} has an unknown metadata type {vtype}: is it a GGUF file?")
 
     def _skip(self, vtype: int) -> None:
@@ -162,7 +177,7 @@ class _Cursor:
         metadata = {}
         for _ in range(n_kv):
             key = self.string()
-            metadata[key] = self.value(self.unpack("<I"))
+            metadata[key] = self.value(self.unpack("<I"), self.pick.get(key, frozenset()))
         tensors = []
         for _ in range(n_tensors):
             name = self.string()

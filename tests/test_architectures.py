@@ -41,7 +41,14 @@ def test_header_matches_gguf_reader_on_the_bundled_model(model_path):
     assert [t.shape for t in header.tensors] == [tuple(int(n) for n in t.shape) for t in reader.tensors]
     for key in ("general.architecture", "llama.block_count", "llama.rope.freq_base", "tokenizer.chat_template"):
         assert header.metadata[key] == reader.fields[key].contents()
-    assert header.metadata["tokenizer.ggml.tokens"].length == len(reader.fields["tokenizer.ggml.tokens"].data)
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
+    assert header.metadata["tokenizer.ggml.tokens"].length == len(tokens)
+    picked = read_header(model_path, pick={"tokenizer.ggml.tokens": {0, 2, len(tokens) - 1}})
+    assert picked.metadata["tokenizer.ggml.tokens"].picked == {i: tokens[i] for i in (0, 2, len(tokens) - 1)}
+    scores = reader.fields.get("tokenizer.ggml.token_type")
+    if scores is not None:  # an integer array: items are read by offset, not walked
+        typed = read_header(model_path, pick={"tokenizer.ggml.token_type": {5}})
+        assert typed.metadata["tokenizer.ggml.token_type"].picked == {5: scores.contents()[5]}
 
 
 def test_header_reading_takes_milliseconds(model_path):

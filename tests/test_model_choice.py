@@ -33,10 +33,15 @@ def test_a_base_model_without_template_is_one_sentence_not_a_traceback(nocturne_
     assert len(stderr.strip().splitlines()) == 1
 
 
-def test_the_chat_template_setting_lets_a_base_model_chat(nocturne_home, tiny_models):
-    assert run_cli("settings", "set", "chat_template", "chatml", home=nocturne_home).returncode == 0
-    result = run_cli("chat", "--temporary", "--model", str(tiny_models["base"]), "hello", home=nocturne_home)
-    assert result.returncode == 0, result.stderr.decode()
+def test_the_chat_template_setting_lets_a_base_model_chat(app, tiny_models):
+    from ondevice.engine import GenerationOptions, Usage
+
+    app.settings.set("model_path", str(tiny_models["base"]))
+    app.settings.set("chat_template", "chatml")
+    engine = app.load_engine()
+    pieces = list(engine.stream([{"role": "user", "content": "hello"}], GenerationOptions(max_tokens=3)))
+    assert isinstance(pieces[-1], Usage) and pieces[-1].completion_tokens > 0
+    assert engine.render([{"role": "user", "content": "hi"}]) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_bad_chat_template_setting_is_one_sentence(nocturne_home, tmp_path):
