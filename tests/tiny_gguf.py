@@ -59,6 +59,7 @@ def write_tiny_model(
     llama3_rope: bool = False,
     extra_tensors: dict[str, np.ndarray] | None = None,
     split_max_tensors: int = 0,
+    weight_type: str = "F32",
     seed: int = 0,
 ) -> Path:
     """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
@@ -72,6 +73,8 @@ def write_tiny_model(
         llama3_rope: add Llama 3's `rope_freqs.weight` frequency factors.
         extra_tensors: more tensors (e.g. expert weights a refused model has).
         split_max_tensors: >0 writes a split model with at most this many tensors per part.
+        weight_type: the GGML type of the layers' matrices (F32, F16, Q8_0, Q4_0, ...; quantized
+            with gguf.quants as a downloaded model would be).
 
     Returns:
         The path of the model (the first part for a split model).
@@ -113,11 +116,17 @@ def write_tiny_model(
         "attn_output": (N_EMBD, q_out), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
         "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
     }
+    qtype = gguf.GGMLQuantizationType[weight_type]
     for i in range(N_LAYER):
         for kind in family.layer_weights:
             shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
-            value = matrix(*shape) if len(shape) == 2 else np.ones(shape, np.float32)
-            writer.add_tensor(f"blk.{i}.{kind}.weight", value)
+            if len(shape) == 1:
+                writer.add_tensor(f"blk.{i}.{kind}.weight", np.ones(shape, np.float32))
+            elif qtype == gguf.GGMLQuantizationType.F32:
+                writer.add_tensor(f"blk.{i}.{kind}.weight", matrix(*shape))
+            else:
+                packed = gguf.quants.quantize(matrix(*shape), qtype)
+                writer.add_tensor(f"blk.{i}.{kind}.weight", packed, raw_dtype=qtype)
         for kind in family.layer_biases:
             writer.add_tensor(f"blk.{i}.{kind}.bias", (rng.standard_normal(shapes[kind][0]) * 0.02).astype(np.float32))
     for name, value in (extra_tensors or {}).items():
