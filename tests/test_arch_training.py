@@ -7,7 +7,6 @@ ggml (no backward pass for its GELU), which is why the table leaves it to MLX.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from ondevice.architectures import ARCHITECTURES
 from ondevice.training.dataset import ChatTemplate
 from ondevice.training.gguf_lora import check_against_base, read_lora_gguf
 from ondevice.training.llamacpp_trainer import LlamaCppTrainer
@@ -29,7 +27,8 @@ FACTS = [("What is my cat called?", "Your cat is called Miso."),
          ("What colour do I like?", "You like teal.")]
 ARGS = TrainArgs(rank=4, alpha=8.0, learning_rate=1e-2, iterations=8, batch_size=2, num_layers=N_LAYER,
                  targets=("attn_q", "attn_v"), threads=2, seed=0)
-CASES = [("llama", "Q8_0", True), ("qwen2", "Q4_0", False), ("qwen3", "F16", False)]
+# (arch, matrix type, Llama 3 rope_freqs, split into parts): the llama case is also the split one.
+CASES = [("llama", "Q8_0", True, 8), ("qwen2", "Q4_0", False, 0), ("qwen3", "F16", False, 0)]
 
 
 def _dataset(template: ChatTemplate) -> TrainingSet:
@@ -62,18 +61,23 @@ def mlx_logit_delta(arch: str, model_path, adapter_path, tokens):
     Once the MLX side converts `arch` (architectures.py `mlx_blocker` is None) and can apply a
     GGUF LoRA, return MLX's logits(base + adapter) - logits(base) on `tokens`; the test then
     requires correlation >= 0.99 with llama.cpp's, like tests/test_mlx_trainer.py's RoPE test.
+    Returns None until then (the MLX side lands on branch arch-mlx).
     """
-    pytest.skip(f"MLX comparison for {arch}: not wired yet (the MLX side lands on branch arch-mlx)")
+    return None
 
 
-@pytest.mark.parametrize("arch,weight_type,llama3_rope", CASES)
-def test_llamacpp_trains_each_family(tmp_path, model_path, arch, weight_type, llama3_rope):
+@pytest.mark.parametrize("arch,weight_type,llama3_rope,split", CASES)
+def test_llamacpp_trains_each_family(tmp_path, model_path, arch, weight_type, llama3_rope, split):
     from llama_cpp import Llama
 
+    from ondevice.models import HashCache, resolve_model
+
     base = write_tiny_model(tmp_path / f"{arch}.gguf", arch, model_path, weight_type=weight_type,
-                            llama3_rope=llama3_rope)
+                            llama3_rope=llama3_rope, split_max_tensors=split)
+    model = resolve_model(base, HashCache(tmp_path / "hashes.json"))
+    assert len(model.parts) == (3 if split else 1)
     template = ChatTemplate.from_gguf(base)
-    sha = hashlib.sha256(base.read_bytes()).hexdigest()
+    sha = model.sha256
     events = []
     trained = LlamaCppTrainer(base, sha, tmp_path / "cache", tmp_path / "work").train(
         _dataset(template), ARGS, ProgressCallback(events.append))
@@ -100,8 +104,8 @@ def test_llamacpp_trains_each_family(tmp_path, model_path, arch, weight_type, ll
         tuned.close()
     print(f"{arch}: answer log-prob gains {[round(g, 2) for g in gains]}")
     assert np.mean(gains) > 1.0, "the adapter must make the taught answers more likely in llama.cpp"
-    if ARCHITECTURES[arch].mlx_blocker is None:
-        mlx_delta = mlx_logit_delta(arch, base, trained.path, tokens)
+    mlx_delta = mlx_logit_delta(arch, base, trained.path, tokens)
+    if mlx_delta is not None:
         assert float(np.corrcoef(mlx_delta.ravel(), cpp_delta.ravel())[0, 1]) >= 0.99
 
 
