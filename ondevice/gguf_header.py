@@ -166,11 +166,14 @@ class _Cursor:
         """Walk `count` length-prefixed strings, keeping the `wanted` ones (a tight loop: a
         vocabulary has 150-260k of them and this is most of a header's reading time)."""
         buf, pos, length_at = self.buf, self.pos, _U64.unpack_from
-        for index in range(count):
-            length = length_at(buf, pos)[0]
-            if index in wanted:
-                picked[index] = bytes(buf[pos + 8:pos + 8 + length]).decode("utf-8", errors="replace")
-            pos += 8 + length
+        try:
+            for index in range(count):
+                length = length_at(buf, pos)[0]
+                if index in wanted:
+                    picked[index] = bytes(buf[pos + 8:pos + 8 + length]).decode("utf-8", errors="replace")
+                pos += 8 + length
+        except struct.error:  # a length read past the end of the mapped file
+            pos = len(buf) + 1
         if pos > len(buf):
             raise HeaderError(f"{self.path.name} is truncated: its header runs past the end of the file.")
         self.pos = pos
