@@ -26,6 +26,8 @@ def headline(report: RunReport) -> str:
                 f"{report.adapter_version} ({report.trainer}).")
     if report.status == "rejected":
         return "No new adapter: " + (report.reason or "it did not pass the checks.")
+    if report.status == "skipped":
+        return "Nothing was trained: " + (report.reason or "this model cannot be trained here.")
     if report.status == "cancelled":
         return "The learning run was cancelled; nothing changed."
     if report.status == "running":
@@ -74,6 +76,9 @@ def morning_report(report: RunReport) -> str:
     if report.status == "succeeded":
         lines.append("It loads the next time Nocturne starts (an open app offers to load it now).")
     lines += filter(None, [recall_line(report), drift_line(report)])
+    if report.memories_recalled is not None:
+        lines.append(f"Memories recalled from the weights on every held-out question: "
+                     f"{share(report.memories_recalled)} (a memory never asked counts as not recalled).")
     if report.memory_results:
         lines.append("Memories:")
         lines += [f"  - {line}" for line in memory_lines(report)]

@@ -67,7 +67,8 @@ def _kept_trainer(name: str, keep: Path):
     return Keeping
 
 
-def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False) -> dict:
+def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False,
+            model: str | None = None, chat_template: str | None = None) -> dict:
     """Run the job on the first n dev memories, then ask the dev questions (called in a child)."""
     from app.chat import ChatSettings
     from app.context import Nocturne
@@ -84,6 +85,10 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
     kept = home / "candidate.gguf"
     app = Nocturne(home)
     try:
+        if model:  # any GGUF instead of the bundled model
+            app.settings.set("model_path", model)
+        if chat_template:  # a base model without its own template
+            app.settings.set("chat_template", chat_template)
         ids = add_memories(app, [m.text for m in memories])
         started = time.monotonic()
         # --quick (a loaded machine): fewer replay prompts and drift texts, no base-bare column.
@@ -196,11 +201,14 @@ def main() -> int:
     parser.add_argument("--max-minutes", type=float, help="the night's training time budget (as `nocturne learn --max-minutes`)")
     parser.add_argument("--quick", action="store_true",
                         help=f"for a loaded machine: {QUICK_REPLAY} replay prompts, {QUICK_DRIFT} drift texts, no base-bare column")
+    parser.add_argument("--model", help="a GGUF to learn on instead of the bundled model")
+    parser.add_argument("--chat-template", help="chat template for a base model (chatml, gemma, llama3 or a file)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick)))
+        print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick,
+                                 args.model, args.chat_template)))
         return 0
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
@@ -214,6 +222,7 @@ def main() -> int:
     for n in args.memories:
         print(f"running the job with {args.trainer} on {n} memories ...", file=sys.stderr, flush=True)
         extra = (["--max-minutes", str(args.max_minutes)] if args.max_minutes else []) + (["--quick"] if args.quick else [])
+        extra += (["--model", args.model] if args.model else []) + (["--chat-template", args.chat_template] if args.chat_template else [])
         child = subprocess.run([sys.executable, __file__, "--one", str(n), "--trainer", args.trainer,
                                 "--cache", str(cache), *extra], env=env, capture_output=True, text=True, cwd=REPO)
         if child.returncode != 0:
@@ -224,7 +233,8 @@ def main() -> int:
         print(json.dumps({k: v for k, v in results[-1].items() if k != "answers"}), file=sys.stderr, flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"\n{args.trainer} trainer, bundled SmolLM2-135M-Instruct Q4_1, development set questions"
+    model_name = Path(args.model).name if args.model else "bundled SmolLM2-135M-Instruct Q4_1"
+    print(f"\n{args.trainer} trainer, {model_name}, development set questions"
           + (f", training budget {args.max_minutes:g} min" if args.max_minutes else "") + (", --quick" if args.quick else "") + "\n")
     print_table(results)
     return 0

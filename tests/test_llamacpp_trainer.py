@@ -363,7 +363,7 @@ def test_time_limit_stops_early_but_still_exports(tmp_path, cache_dir, base_sha,
     check_against_base(read_lora_gguf(adapter.path), BASE)
 
 
-def test_non_llama_architecture_is_refused_with_a_clear_message(tmp_path, training_set):
+def test_an_architecture_outside_the_table_is_refused_with_a_clear_message(tmp_path, training_set):
     fake = tmp_path / "gpt2.gguf"
     writer = gguf.GGUFWriter(str(fake), "gpt2")
     writer.add_block_count(1)
@@ -373,6 +373,6 @@ def test_non_llama_architecture_is_refused_with_a_clear_message(tmp_path, traini
     writer.write_tensors_to_file()
     writer.close()
     trainer = LlamaCppTrainer(fake, "0" * 64, tmp_path / "cache", tmp_path / "work")
-    with pytest.raises(UnsupportedModel, match="only trains llama-architecture models.*gpt2"):
+    with pytest.raises(UnsupportedModel, match="gpt2.gguf is a 'gpt2' model; Nocturne trains llama, qwen2, qwen3, gemma3 models only"):
         trainer.train(training_set, TrainArgs(), ProgressCallback())
     assert not (tmp_path / "cache").exists()

@@ -44,34 +44,27 @@ class ChatTemplate:
         self._prompt = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=True)
 
     @classmethod
-    def from_gguf(cls, path: Path) -> "ChatTemplate":
-        """Read tokenizer.chat_template (and BOS/EOS texts) from a GGUF file's metadata.
+    def from_gguf(cls, path: Path, template: str | None = None) -> "ChatTemplate":
+        """The GGUF's chat template (or `template`, the one chosen for it), with its BOS/EOS texts.
 
         Raises:
-            ValueError: the GGUF has no chat template.
+            ValueError: no `template` given and the GGUF has no chat template.
         """
-        import gguf
+        from ondevice.gguf_header import read_header
 
-        reader = gguf.GGUFReader(str(path))
-        field_ = reader.fields.get("tokenizer.chat_template")
-        if field_ is None:
-            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model.")
-        tokens = reader.fields.get("tokenizer.ggml.tokens")
-
-        def token_text(key: str) -> str:
-            found = reader.fields.get(key)
-            if found is None or tokens is None:
-                return ""
-            index = int(found.contents())
-            return tokens.contents()[index] if 0 <= index < len(tokens.data) else ""
-
-        types = reader.fields.get("tokenizer.ggml.token_type")
-        controls = ()
-        if tokens is not None and types is not None:
-            controls = tuple(text for text, kind in zip(tokens.contents(), types.contents())
-                             if kind == TOKEN_TYPE_CONTROL)
-        return cls(field_.contents(), token_text("tokenizer.ggml.bos_token_id"),
-                   token_text("tokenizer.ggml.eos_token_id"), controls)
+        ids_of = ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id")
+        first = read_header(path).metadata
+        wanted = {first[key] for key in ids_of if isinstance(first.get(key), int)}
+        control_ids = _control_token_ids(path, first.get("tokenizer.ggml.token_type"))
+        metadata = read_header(path, pick={"tokenizer.ggml.tokens": wanted | control_ids}).metadata
+        own = metadata.get("tokenizer.chat_template")
+        if template is None and not own:
+            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model "
+                             "or set the chat_template setting.")
+        tokens = metadata.get("tokenizer.ggml.tokens")
+        bos, eos = (_token_text(tokens, metadata.get(key)) for key in ids_of)
+        controls = tuple(text for text in (_token_text(tokens, i) for i in sorted(control_ids)) if text)
+        return cls(template if template is not None else own, bos, eos, controls)
 
     def control_text_in(self, text: str) -> str | None:
         """Why `text` must not be trained: it spells one of the model's control tokens.
@@ -81,6 +74,17 @@ class ChatTemplate:
         """
         found = next((token for token in self.control_tokens if token in text), None)
         return f"it contains the model's control marker {found}" if found else None
+
+    @classmethod
+    def for_model(cls, model) -> "ChatTemplate":
+        """The template chat uses for `model` (an ondevice.models.ModelFile): the `chat_template`
+        setting's, else the GGUF's own, so training renders exactly what chat sends.
+
+        Raises:
+            ModelFileError: no template (a base model and no setting).
+        """
+        text, _stops = model.chat_template()
+        return cls.from_gguf(model.path, text)
 
     def render(self, messages: list[dict]) -> str:
         """The whole conversation, assistant answers included (what a trainer tokenizes)."""
@@ -94,6 +98,30 @@ class ChatTemplate:
         """
         prompt = self._prompt(messages=messages[:-1]).prompt
         return len(prompt) if text.startswith(prompt) else 0
+
+
+def _token_text(tokens, index) -> str:
+    """The text of token `index` from a header's token list (kept whole, or picked items)."""
+    from ondevice.gguf_header import SkippedArray
+
+    if not isinstance(index, int) or tokens is None:
+        return ""
+    if isinstance(tokens, SkippedArray):
+        return tokens.picked.get(index, "")
+    return tokens[index] if 0 <= index < len(tokens) else ""
+
+
+def _control_token_ids(path: Path, types) -> set[int]:
+    """Ids of the model's control tokens (role markers), from tokenizer.ggml.token_type."""
+    from ondevice.gguf_header import SkippedArray, read_header
+
+    if isinstance(types, SkippedArray):  # a long array: read every item, they are small ints
+        picked = read_header(path, pick={"tokenizer.ggml.token_type": set(range(types.length))})
+        types = picked.metadata["tokenizer.ggml.token_type"].picked
+        return {i for i, kind in types.items() if kind == TOKEN_TYPE_CONTROL}
+    if isinstance(types, (list, tuple)):
+        return {i for i, kind in enumerate(types) if kind == TOKEN_TYPE_CONTROL}
+    return set()
 
 
 @dataclass

@@ -36,7 +36,6 @@ from .types import (
 )
 from .windows import BaseLogprobs, Packer, TokenizedExample, Window
 
-SUPPORTED_ARCHITECTURES = ("llama",)
 CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
 
 
@@ -65,7 +64,8 @@ class LlamaCppTrainer(Trainer):
 
         Raises:
             TrainingCancelled: the callback asked to stop; no adapter is left behind.
-            UnsupportedModel: the base GGUF is not a llama-architecture model.
+            UnsupportedModel: the base GGUF is not a family this trainer handles
+                (ondevice/architectures.py).
         """
         started = time.monotonic()
         deadline = started + args.max_minutes * 60 if args.max_minutes else None
@@ -149,6 +149,8 @@ class _Session:
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {model_path}")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        bos = llama_cpp.llama_vocab_bos(self.vocab)
+        self._bos_text = llama_cpp.llama_vocab_get_text(self.vocab, bos) if bos >= 0 else b""
 
     def __enter__(self) -> "_Session":
         return self
@@ -176,7 +178,9 @@ class _Session:
         data = text.encode("utf-8")
         size = len(data) + 16
         buffer = (self._lc.llama_token * size)()
-        count = self._lc.llama_tokenize(self.vocab, data, len(data), buffer, size, True, True)
+        # As the engine does: a template that writes the BOS text itself gets no second BOS.
+        add_special = not (self._bos_text and data.startswith(self._bos_text))
+        count = self._lc.llama_tokenize(self.vocab, data, len(data), buffer, size, add_special, True)
         if count < 0:
             raise RuntimeError("tokenization failed")
         return list(buffer[:count])
@@ -421,14 +425,16 @@ def _check_cancel(callback: ProgressCallback) -> None:
 
 
 def _read_architecture(path: Path) -> tuple[str, int]:
-    """The base GGUF's architecture and layer count; UnsupportedModel if it is not llama."""
-    import gguf
+    """The base GGUF's architecture and layer count (header only).
 
-    reader = gguf.GGUFReader(str(path))
-    arch = reader.fields["general.architecture"].contents()
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise UnsupportedModel(
-            f"The llama.cpp trainer only trains llama-architecture models; "
-            f"{Path(path).name} is '{arch}'."
-        )
-    return arch, int(reader.fields[f"{arch}.block_count"].contents())
+    Raises:
+        UnsupportedModel: no trainer, or not this one, handles the model; the message says why.
+    """
+    from ondevice.architectures import LLAMACPP, can_learn
+    from ondevice.gguf_header import read_header
+
+    check = can_learn(path, LLAMACPP)
+    if not check.ok:
+        raise UnsupportedModel(check.reason)
+    header = read_header(path)
+    return header.arch, int(header.arch_value("block_count"))
