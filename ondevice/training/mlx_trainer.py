@@ -15,7 +15,7 @@ import numpy as np
 
 from . import gguf_lora
 from .blas import openblas_active, set_openblas_threads
-from .mlx_convert import GgufModel, ensure_mlx_model, require_supported
+from .mlx_convert import FREQ_FACTORS_KEY, GgufModel, ensure_mlx_model, mlx_facts, require_supported
 from .rope import permute_rows
 from .types import (
     ProgressCallback,
@@ -69,7 +69,7 @@ class MlxTrainer(Trainer):
             seconds_per_step, peak_rss_mb, steps, stopped_early, openblas.
 
         Raises:
-            UnsupportedModel: the base GGUF is not a llama model.
+            UnsupportedModel: the base GGUF's architecture, tokenizer or RoPE is not handled.
             TrainingCancelled: callback.cancelled() turned true.
             ValueError: empty dataset or unknown target kinds.
         """
@@ -171,8 +171,28 @@ def load_mlx_model(model_dir: Path):
     from mlx_lm.utils import load_model
     from tokenizers import Tokenizer
 
-    model, _config = load_model(Path(model_dir))
+    model, config = load_model(Path(model_dir))
+    _set_rope_freq_factors(model, config)
     return model, Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+
+
+def _set_rope_freq_factors(model, config: dict) -> None:
+    """Give mlx-lm's Llama 3 RoPE the GGUF's own per-frequency divisors.
+
+    The GGUF keeps Llama 3's scaling only as those divisors (`rope_freqs`), not the parameters
+    mlx-lm derives them from; mlx's `freqs` are periods, base^(2i/d) times the divisor.
+    """
+    import mlx.core as mx
+
+    factors = (config.get("rope_scaling") or {}).get(FREQ_FACTORS_KEY)
+    if factors is None:
+        return
+    head_dim = config["head_dim"]
+    base = config["rope_theta"]
+    periods = base ** (mx.arange(0, head_dim, 2, dtype=mx.float32) / head_dim)
+    periods = periods * mx.array(factors, dtype=mx.float32)
+    for layer in model.layers:
+        layer.self_attn.rope._freqs = periods
 
 
 def encode(
@@ -272,7 +292,7 @@ def apply_lora(model, args: TrainArgs) -> None:
     """Freeze the model and put LoRA layers on `args.targets` of the last `num_layers` layers.
 
     Args:
-        model: an mlx-lm Llama model.
+        model: an mlx-lm model (llama, qwen2, qwen3 or gemma3_text).
         args: rank, alpha (scale = alpha / rank), num_layers and GGUF target kinds.
     """
     from mlx_lm.tuner.utils import linear_to_lora_layers
@@ -300,7 +320,8 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
 
     mlx-lm computes y += scale * (x @ lora_a) @ lora_b with lora_a (in, r), lora_b (r, out);
     llama.cpp adds alpha / r * B @ A with A (r, in), B (out, r) in GGUF row order, so
-    A = lora_a.T, B = lora_b.T with q/k rows RoPE-permuted, and alpha = scale * r.
+    A = lora_a.T, B = lora_b.T (q/k rows RoPE-permuted for the families whose GGUF permuted
+    them, see `MlxFacts.rope_permuted`), and alpha = scale * r.
 
     Returns:
         ({base tensor name: (A, B)}, alpha).
@@ -308,6 +329,7 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
     from mlx_lm.tuner.lora import LoRALinear
 
     pairs, alphas = {}, set()
+    permuted = mlx_facts(gguf_model.arch).rope_permuted
     for index, layer in enumerate(model.layers):
         for key, module in layer.named_modules():
             if not isinstance(module, LoRALinear):
@@ -315,9 +337,9 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
             kind = MODULE_TARGETS[key]
             a = np.array(module.lora_a, dtype=np.float32).T
             b = np.array(module.lora_b, dtype=np.float32).T
-            if kind == "attn_q":
+            if permuted and kind == "attn_q":
                 b = permute_rows(b, gguf_model.n_head, gguf_model.n_head)
-            elif kind == "attn_k":
+            elif permuted and kind == "attn_k":
                 b = permute_rows(b, gguf_model.n_head, gguf_model.n_head_kv)
             pairs[f"blk.{index}.{kind}.weight"] = (np.ascontiguousarray(a), np.ascontiguousarray(b))
             alphas.add(round(float(module.scale) * a.shape[0], 6))
