@@ -1,0 +1,172 @@
+"""Read a GGUF file's header (metadata and tensor list) without touching its tensor data.
+
+`gguf.GGUFReader` decodes every metadata array element into numpy parts (a 150k-token
+vocabulary takes seconds) and maps every tensor; questions asked before any work ("can this
+model learn?", "which file holds the template?") only need the header, so this reads it
+directly: scalars and strings decoded, long arrays skipped with their length kept.
+
+Split models (`name-00001-of-00003.gguf`) are read across all their parts: metadata from the
+first, tensors from every part, as llama.cpp loads them given the first file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"GGUF"
+SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+# Arrays longer than this are skipped (their length is kept): vocabularies, merges, scores.
+MAX_KEPT_ARRAY = 256
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+            10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+class HeaderError(Exception):
+    """The file is not a readable GGUF (or a split part is missing); the message says which."""
+
+
+@dataclass(frozen=True)
+class SkippedArray:
+    """A metadata array too long to keep: only its length."""
+
+    length: int
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]  # GGUF order (ne[0] first, the contiguous axis)
+    ggml_type: int
+
+
+@dataclass(frozen=True)
+class GGUFHeader:
+    """Metadata of a (possibly split) GGUF and the tensors of all its parts."""
+
+    path: Path  # the first part
+    parts: tuple[Path, ...]
+    metadata: dict
+    tensors: tuple[TensorInfo, ...]
+
+    @property
+    def arch(self) -> str:
+        return str(self.metadata.get("general.architecture") or "")
+
+    def arch_value(self, key: str, default=None):
+        """`{arch}.{key}`, e.g. arch_value("block_count")."""
+        return self.metadata.get(f"{self.arch}.{key}", default)
+
+    def tensor_names(self) -> set[str]:
+        return {t.name for t in self.tensors}
+
+
+def split_parts(path: Path) -> tuple[Path, ...]:
+    """Every part of a split GGUF named like `x-00001-of-00003.gguf` (any part may be given),
+    or `(path,)` for a single file.
+
+    Raises:
+        HeaderError: a part of the split is missing.
+    """
+    path = Path(path)
+    match = SPLIT_NAME.match(path.name)
+    if not match:
+        return (path,)
+    count = int(match["count"])
+    parts = tuple(path.with_name(f"{match['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1))
+    missing = [p.name for p in parts if not p.is_file()]
+    if missing:
+        raise HeaderError(f"{path.name} is part of a split model but {', '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} missing next to it.")
+    return parts
+
+
+def read_header(path: Path) -> GGUFHeader:
+    """The header of `path` and, for a split model, of all its parts.
+
+    Raises:
+        HeaderError: not a GGUF file, truncated, or a part is missing.
+    """
+    parts = split_parts(Path(path))
+    metadata, tensors = _read_one(parts[0])
+    for part in parts[1:]:
+        tensors += _read_one(part)[1]
+    return GGUFHeader(path=parts[0], parts=parts, metadata=metadata, tensors=tuple(tensors))
+
+
+def _read_one(path: Path) -> tuple[dict, list[TensorInfo]]:
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return _Cursor(buf, path).header()
+    except (OSError, ValueError) as exc:  # ValueError: mmap of an empty file
+        raise HeaderError(f"Cannot read {path.name} as a GGUF model file ({exc}).") from exc
+
+
+class _Cursor:
+    """Sequential little-endian reads over the mapped file."""
+
+    def __init__(self, buf, path: Path):
+        self.buf, self.path, self.pos = buf, path, 0
+
+    def take(self, size: int) -> bytes:
+        end = self.pos + size
+        if end > len(self.buf):
+            raise HeaderError(f"{self.path.name} is truncated: its header runs past the end of the file.")
+        data = self.buf[self.pos:end]
+        self.pos = end
+        return data
+
+    def unpack(self, fmt: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        return self.take(self.unpack("<Q")).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int):
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            item_type, count = self.unpack("<I"), self.unpack("<Q")
+            if count <= MAX_KEPT_ARRAY:
+                return [self.value(item_type) for _ in range(count)]
+            if item_type in _SCALARS:
+                self.pos += count * struct.calcsize(_SCALARS[item_type])
+            else:
+                for _ in range(count):
+                    self._skip(item_type)
+            return SkippedArray(count)
+        raise HeaderError(f"{self.path.name} has an unknown metadata type {vtype}: is it a GGUF file?")
+
+    def _skip(self, vtype: int) -> None:
+        if vtype == _STRING:
+            self.pos += self.unpack("<Q")
+        else:
+            self.value(vtype)
+
+    def header(self) -> tuple[dict, list[TensorInfo]]:
+        if self.take(4) != MAGIC:
+            raise HeaderError(f"{self.path.name} is not a GGUF model file.")
+        version = self.unpack("<I")
+        if version not in (2, 3):
+            raise HeaderError(f"{self.path.name} is GGUF version {version}; only versions 2 and 3 "
+                              "(little-endian) are supported.")
+        n_tensors, n_kv = self.unpack("<Q"), self.unpack("<Q")
+        metadata = {}
+        for _ in range(n_kv):
+            key = self.string()
+            metadata[key] = self.value(self.unpack("<I"))
+        tensors = []
+        for _ in range(n_tensors):
+            name = self.string()
+            dims = tuple(self.unpack("<Q") for _ in range(self.unpack("<I")))
+            ggml_type = self.unpack("<I")
+            self.pos += 8  # data offset
+            tensors.append(TensorInfo(name, dims, ggml_type))
+        return metadata, tensors

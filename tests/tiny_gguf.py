@@ -1,0 +1,118 @@
+"""Tiny random-weight GGUF models of each architecture, written with the `gguf` package.
+
+Each has the family's real tensor names and metadata keys (gguf-py's MODEL_TENSORS and the
+keys llama.cpp's loader reads) and the bundled SmolLM2's tokenizer (byte-level BPE) copied in,
+so llama.cpp loads it and the trainers treat it like a downloaded model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ondevice.architectures import ARCHITECTURES
+
+N_LAYER, N_EMBD, N_HEAD, N_HEAD_KV, HEAD_DIM, N_FF = 2, 64, 4, 2, 16, 128
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def copy_tokenizer(writer, source: Path, chat_template: str | None) -> int:
+    """Copy every `tokenizer.*` key of `source` (a real GGUF) into `writer`; returns the vocab size."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(source))
+    vocab = 0
+    for field in reader.fields.values():
+        if not field.name.startswith("tokenizer.") or field.name == "tokenizer.chat_template":
+            continue
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
+        if field.name == "tokenizer.ggml.tokens":
+            vocab = len(field.data)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    return vocab
+
+
+def write_tiny_model(
+    path: Path,
+    arch: str,
+    tokenizer_from: Path,
+    *,
+    chat_template: str | None = CHATML,
+    llama3_rope: bool = False,
+    extra_tensors: dict[str, np.ndarray] | None = None,
+    split_max_tensors: int = 0,
+    seed: int = 0,
+) -> Path:
+    """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
+
+    Args:
+        path: output file (with split_max_tensors: the base name; parts are -0000i-of-0000n).
+        arch: a key of ARCHITECTURES, or any other name (then llama's tensors are used, which is
+            enough for a header that must be refused).
+        tokenizer_from: a GGUF whose tokenizer is copied (the bundled model).
+        chat_template: written as tokenizer.chat_template; None leaves it out (a base model).
+        llama3_rope: add Llama 3's `rope_freqs.weight` frequency factors.
+        extra_tensors: more tensors (e.g. expert weights a refused model has).
+        split_max_tensors: >0 writes a split model with at most this many tensors per part.
+
+    Returns:
+        The path of the model (the first part for a split model).
+    """
+    import gguf
+
+    family = ARCHITECTURES.get(arch, ARCHITECTURES["llama"])
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
+    writer.add_name(f"tiny-{arch}")
+    writer.add_context_length(2048)
+    writer.add_embedding_length(N_EMBD)
+    writer.add_block_count(N_LAYER)
+    writer.add_feed_forward_length(N_FF)
+    writer.add_head_count(N_HEAD)
+    writer.add_head_count_kv(N_HEAD_KV)
+    writer.add_key_length(HEAD_DIM)
+    writer.add_value_length(HEAD_DIM)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_rope_freq_base(10000.0)
+    if family.sliding_window_pattern:
+        writer.add_sliding_window(4)  # smaller than a training window, so the mask matters
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    vocab = copy_tokenizer(writer, tokenizer_from, chat_template)
+    writer.add_vocab_size(vocab)
+
+    def matrix(n_out: int, n_in: int) -> np.ndarray:
+        return (rng.standard_normal((n_out, n_in)) * 0.02).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", matrix(vocab, N_EMBD))
+    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, np.float32))
+    if family.tied_embeddings != "always":
+        writer.add_tensor("output.weight", matrix(vocab, N_EMBD))
+    if llama3_rope:
+        writer.add_tensor("rope_freqs.weight", np.linspace(1.0, 8.0, HEAD_DIM // 2, dtype=np.float32))
+    q_out, kv_out = N_HEAD * HEAD_DIM, N_HEAD_KV * HEAD_DIM
+    shapes = {
+        "attn_q": (q_out, N_EMBD), "attn_k": (kv_out, N_EMBD), "attn_v": (kv_out, N_EMBD),
+        "attn_output": (N_EMBD, q_out), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
+        "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
+    }
+    for i in range(N_LAYER):
+        for kind in family.layer_weights:
+            shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
+            value = matrix(*shape) if len(shape) == 2 else np.ones(shape, np.float32)
+            writer.add_tensor(f"blk.{i}.{kind}.weight", value)
+        for kind in family.layer_biases:
+            writer.add_tensor(f"blk.{i}.{kind}.bias", (rng.standard_normal(shapes[kind][0]) * 0.02).astype(np.float32))
+    for name, value in (extra_tensors or {}).items():
+        writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    if split_max_tensors:
+        return sorted(Path(path).parent.glob(f"{Path(path).stem}-00001-of-*.gguf"))[0]
+    return Path(path)
