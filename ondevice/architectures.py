@@ -87,8 +87,6 @@ class Architecture:
         return tuple(t for t in (LLAMACPP, MLX) if self.blocker(t) is None)
 
 
-_MLX_NOT_YET = "the MLX trainer does not convert this architecture yet"
-
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
@@ -104,13 +102,13 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture(
             name="qwen2", hf_class="Qwen2ForCausalLM", mlx_model_type="qwen2",
             layer_weights=_LAYER, layer_biases=("attn_q", "attn_k", "attn_v"), rope_type="neox",
-            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",), mlx_blocker=_MLX_NOT_YET,
+            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",),
         ),
         # Qwen3 dense: no biases, RMSNorm on each q/k head (qwen3.py q_norm / k_norm).
         Architecture(
             name="qwen3", hf_class="Qwen3ForCausalLM", mlx_model_type="qwen3",
             layer_weights=_LAYER + ("attn_q_norm", "attn_k_norm"), rope_type="neox", qk_norm=True,
-            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",), mlx_blocker=_MLX_NOT_YET,
+            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",),
         ),
         # Gemma 3 text (gemma3_text.py): q/k norms, post-attention / post-FFW norms, GeGLU with
         # tanh-approximated GELU, embeddings scaled by sqrt(n_embd), 5 sliding-window layers per
@@ -124,7 +122,6 @@ ARCHITECTURES: dict[str, Architecture] = {
             tokenizer_models=("llama",), pre_tokenizers=("default",),
             llamacpp_blocker=("ggml has no backward pass for GELU (Gemma's feed-forward "
                               "activation), so llama.cpp's optimizer cannot train it"),
-            mlx_blocker=_MLX_NOT_YET,
         ),
     )
 }

@@ -17,7 +17,8 @@ import pytest
 mx = pytest.importorskip("mlx.core")
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from ondevice.training import gguf_lora, mlx_convert  # noqa: E402
+from ondevice.architectures import ARCHITECTURES  # noqa: E402
+from ondevice.training import gguf_lora  # noqa: E402
 from ondevice.training.mlx_convert import GgufModel, convert  # noqa: E402
 from ondevice.training.mlx_trainer import (  # noqa: E402
     MlxTrainer,
@@ -33,22 +34,41 @@ from ondevice.training.types import (  # noqa: E402
     UnsupportedModel,
 )
 from tests.mlx_helpers import corr, cpp_logits, mlx_logits, random_lora_b  # noqa: E402
-from tests.tiny_gguf import SPECS, write_tiny_model  # noqa: E402
+from tests.tiny_gguf import write_tiny_model  # noqa: E402
 
-FAMILIES = ["llama", "llama3", "qwen2", "qwen3", "gemma3"]
+# name -> (GGUF architecture, with Llama 3's rope_freqs divisors)
+FAMILIES = {
+    "llama": ("llama", False),
+    "llama3": ("llama", True),
+    "qwen2": ("qwen2", False),
+    "qwen3": ("qwen3", False),
+    "gemma3": ("gemma3", False),
+}
 ALL_TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
-# 40 positions: longer than gemma3's tiny sliding window (6) and Llama 3's tiny original
-# context (32), so both conventions change the logits.
-TOKENS = [int(t) for t in np.random.default_rng(7).integers(0, 256, 40)]
+# 40 positions: longer than gemma3's tiny sliding window (4).
+TOKENS = [int(t) for t in np.random.default_rng(7).integers(0, 2000, 40)]
+# Weights large enough that attention is sharp (so RoPE and the window matter), norms random
+# (so each norm matters).
+WEIGHTS = dict(weight_std=0.25, norm_std=0.3)
+
+
+def tiny_model(path, name, model_path, **kwargs):
+    arch, llama3_rope = FAMILIES[name]
+    # Gemma: six layers, five sliding-window and one global (mlx-lm needs the full pattern).
+    n_layer = 6 if arch == "gemma3" else 2
+    return write_tiny_model(path, arch, model_path, llama3_rope=llama3_rope, n_layer=n_layer,
+                            **WEIGHTS, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """name -> (GGUF path, converted mlx-lm directory), built once per module."""
+    from ondevice.models import bundled_model_path
+
     root = tmp_path_factory.mktemp("tiny")
     built = {}
     for name in FAMILIES:
-        path = write_tiny_model(root / f"{name}.gguf", name)
+        path = tiny_model(root / f"{name}.gguf", name, bundled_model_path())
         built[name] = (path, convert(GgufModel(path), root / f"{name}-mlx"))
     return built
 
@@ -63,26 +83,24 @@ def test_converted_logits_match_llama_cpp(tiny, name):
     assert np.abs(ours - reference).max() < 0.05 * np.abs(reference).max(), name
 
 
-def test_f16_model_matches_llama_cpp(tmp_path):
-    path = write_tiny_model(tmp_path / "qwen3-f16.gguf", "qwen3", dtype=np.float16)
+def test_f16_model_matches_llama_cpp(tmp_path, model_path):
+    path = tiny_model(tmp_path / "qwen3-f16.gguf", "qwen3", model_path, dtype=np.float16)
     model, _ = load_mlx_model(convert(GgufModel(path), tmp_path / "mlx"))
     assert corr(mlx_logits(model, TOKENS), cpp_logits(path, TOKENS)) >= 0.99
 
 
 # Each convention the converter undoes, switched off: the logits must stop matching.
 BROKEN = {
-    "llama": {"rope_permuted": False},
-    "gemma3": {"norm_shift": 0.0},
+    "llama": {"rope_type": "neox"},  # q/k rows left in llama.cpp's order
+    "gemma3": {"norm_weight_offset": 0.0},  # norms left as 1 + w, then mlx-lm adds 1 again
 }
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_each_convention_matters(tiny, name, tmp_path, monkeypatch):
     path, _ = tiny[name]
-    facts = mlx_convert.MLX_FACTS[SPECS[name].arch]
-    monkeypatch.setitem(
-        mlx_convert.MLX_FACTS, facts.arch, dataclasses.replace(facts, **BROKEN[name])
-    )
+    family = ARCHITECTURES[FAMILIES[name][0]]
+    monkeypatch.setitem(ARCHITECTURES, family.name, dataclasses.replace(family, **BROKEN[name]))
     model, _ = load_mlx_model(convert(GgufModel(path), tmp_path / "broken"))
     assert corr(mlx_logits(model, TOKENS), cpp_logits(path, TOKENS)) < 0.9
 
@@ -92,8 +110,7 @@ def test_llama3_rope_divisors_matter(tiny):
     model, _ = load_mlx_model(mlx_dir)
     reference = cpp_logits(path, TOKENS)
     for layer in model.layers:  # plain RoPE: what a converter that dropped rope_freqs gives
-        rope = layer.self_attn.rope
-        rope._freqs = 500000.0 ** (mx.arange(0, 16, 2, dtype=mx.float32) / 16)
+        layer.self_attn.rope._freqs = 10000.0 ** (mx.arange(0, 16, 2, dtype=mx.float32) / 16)
     assert corr(mlx_logits(model, TOKENS), reference) < 0.98
 
 
@@ -159,7 +176,7 @@ def test_training_exports_an_adapter_llama_cpp_applies_like_mlx(tiny, name, tmp_
     assert result.metrics["final_loss"] < result.metrics["first_loss"], name
 
     adapter = gguf_lora.read_lora_gguf(result.path)
-    assert adapter.arch == SPECS[name].arch
+    assert adapter.arch == FAMILIES[name][0]
     gguf_lora.check_against_base(adapter, path)
     (model,) = trained
     with mlx_trainer.lora_off(model):

@@ -47,6 +47,10 @@ def write_tiny_model(
     extra_tensors: dict[str, np.ndarray] | None = None,
     split_max_tensors: int = 0,
     seed: int = 0,
+    weight_std: float = 0.02,
+    norm_std: float = 0.0,
+    dtype=np.float32,
+    n_layer: int = N_LAYER,
 ) -> Path:
     """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
 
@@ -59,6 +63,10 @@ def write_tiny_model(
         llama3_rope: add Llama 3's `rope_freqs.weight` frequency factors.
         extra_tensors: more tensors (e.g. expert weights a refused model has).
         split_max_tensors: >0 writes a split model with at most this many tensors per part.
+        weight_std, norm_std, dtype: (MLX tests) larger weights make attention, and so RoPE
+            and the sliding window, change the logits; norm weights 1 + N(0, norm_std) make
+            every norm matter; np.float16 writes the matrices as F16.
+        n_layer: layers (mlx-lm's gemma3 needs a full sliding-window pattern, 6).
 
     Returns:
         The path of the model (the first part for a split model).
@@ -71,7 +79,7 @@ def write_tiny_model(
     writer.add_name(f"tiny-{arch}")
     writer.add_context_length(2048)
     writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
+    writer.add_block_count(n_layer)
     writer.add_feed_forward_length(N_FF)
     writer.add_head_count(N_HEAD)
     writer.add_head_count_kv(N_HEAD_KV)
@@ -81,15 +89,21 @@ def write_tiny_model(
     writer.add_rope_freq_base(10000.0)
     if family.sliding_window_pattern:
         writer.add_sliding_window(4)  # smaller than a training window, so the mask matters
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    f32 = dtype == np.float32
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32 if f32 else gguf.LlamaFileType.MOSTLY_F16)
     vocab = copy_tokenizer(writer, tokenizer_from, chat_template)
     writer.add_vocab_size(vocab)
 
     def matrix(n_out: int, n_in: int) -> np.ndarray:
-        return (rng.standard_normal((n_out, n_in)) * 0.02).astype(np.float32)
+        return (rng.standard_normal((n_out, n_in)) * weight_std).astype(dtype)
+
+    def norm(n: int) -> np.ndarray:
+        if not norm_std:  # draw nothing, so the other weights stay what they were
+            return np.ones(n, np.float32)
+        return (1.0 + rng.standard_normal(n) * norm_std).astype(np.float32)
 
     writer.add_tensor("token_embd.weight", matrix(vocab, N_EMBD))
-    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, np.float32))
+    writer.add_tensor("output_norm.weight", norm(N_EMBD))
     if family.tied_embeddings != "always":
         writer.add_tensor("output.weight", matrix(vocab, N_EMBD))
     if llama3_rope:
@@ -100,10 +114,10 @@ def write_tiny_model(
         "attn_output": (N_EMBD, q_out), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
         "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
     }
-    for i in range(N_LAYER):
+    for i in range(n_layer):
         for kind in family.layer_weights:
             shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
-            value = matrix(*shape) if len(shape) == 2 else np.ones(shape, np.float32)
+            value = matrix(*shape) if len(shape) == 2 else norm(shape[0])
             writer.add_tensor(f"blk.{i}.{kind}.weight", value)
         for kind in family.layer_biases:
             writer.add_tensor(f"blk.{i}.{kind}.bias", (rng.standard_normal(shapes[kind][0]) * 0.02).astype(np.float32))

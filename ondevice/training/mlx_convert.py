@@ -14,11 +14,11 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..architectures import ARCHITECTURES, Architecture
 from ..process import pid_alive
 from .gguf_tokenizer import build_tokenizer, require_supported_tokenizer, tokenizer_config
 from .rope import unpermute_rows
@@ -41,14 +41,9 @@ LAYER_NAMES = {
     "ffn_gate": "mlp.gate_proj",
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
-}
-QK_NORM_NAMES = {"attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
-# Gemma 3 has norms after both blocks too: its `ffn_norm` is the pre-feed-forward norm.
-GEMMA3_NAMES = {
-    **LAYER_NAMES,
-    **QK_NORM_NAMES,
+    "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm",
     "post_attention_norm": "post_attention_layernorm",
-    "ffn_norm": "pre_feedforward_layernorm",
     "post_ffw_norm": "post_feedforward_layernorm",
 }
 GLOBAL_NAMES = {
@@ -58,38 +53,32 @@ GLOBAL_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class MlxFacts:
-    """What the MLX trainer needs to know about one GGUF architecture."""
-
-    arch: str
-    mlx_model_type: str  # the mlx_lm.models module that implements it
-    rope_permuted: bool  # llama.cpp's converter permuted q/k rows (llama's non-NeoX RoPE)
-    norm_shift: float = 0.0  # added to every norm weight by llama.cpp's converter
-    sliding_window_pattern: int = 0  # every Nth layer global, the rest sliding-window
-    layer_names: dict = field(default_factory=lambda: LAYER_NAMES)
-
-
-MLX_FACTS = {
-    "llama": MlxFacts("llama", "llama", rope_permuted=True),
-    # qwen2's q/k/v biases are `.bias` tensors beside the weights: the same names map them.
-    "qwen2": MlxFacts("qwen2", "qwen2", rope_permuted=False),
-    "qwen3": MlxFacts("qwen3", "qwen3", rope_permuted=False,
-                      layer_names={**LAYER_NAMES, **QK_NORM_NAMES}),
-    "gemma3": MlxFacts("gemma3", "gemma3_text", rope_permuted=False, norm_shift=1.0,
-                       sliding_window_pattern=6, layer_names=GEMMA3_NAMES),
-}
-SUPPORTED_ARCHITECTURES = tuple(MLX_FACTS)
-
-
-def mlx_facts(arch: str) -> MlxFacts:
-    """The facts for `arch` (UnsupportedModel if the MLX trainer does not handle it)."""
-    if arch not in MLX_FACTS:
+def mlx_family(arch: str) -> Architecture:
+    """The table entry for `arch`, if the MLX trainer handles it (else UnsupportedModel)."""
+    family = ARCHITECTURES.get(arch)
+    if family is None or family.mlx_blocker:
+        supported = [name for name, entry in ARCHITECTURES.items() if not entry.mlx_blocker]
+        why = f": {family.mlx_blocker}" if family else ""
         raise UnsupportedModel(
-            f"architecture '{arch or 'unknown'}' is not supported by the MLX trainer "
-            f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})"
+            f"architecture '{arch or 'unknown'}' is not supported by the MLX trainer{why} "
+            f"(supported: {', '.join(supported)})"
         )
-    return MLX_FACTS[arch]
+    return family
+
+
+def layer_names(family: Architecture) -> dict[str, str]:
+    """GGUF tensor kind -> HF module for this family."""
+    names = dict(LAYER_NAMES)
+    if "post_attention_norm" in family.extra_layer_norms:
+        # With a norm after attention (Gemma), HF's post_attention_layernorm is that one and
+        # GGUF's ffn_norm is the norm before the feed-forward block.
+        names["ffn_norm"] = "pre_feedforward_layernorm"
+    return names
+
+
+def rope_permuted(family: Architecture) -> bool:
+    """llama.cpp's converter permuted q/k rows: its "norm" RoPE rotates adjacent pairs."""
+    return family.rope_type == "norm"
 
 
 class GgufModel:
@@ -132,7 +121,7 @@ class GgufModel:
 def require_supported(model: GgufModel) -> None:
     """Raise UnsupportedModel, from the header alone, unless the MLX trainer handles the GGUF."""
     try:
-        mlx_facts(model.arch)
+        mlx_family(model.arch)
     except UnsupportedModel as error:
         raise UnsupportedModel(f"{model.path.name}: {error}") from None
     require_supported_tokenizer(model)
@@ -212,13 +201,13 @@ def convert(model: GgufModel, out_dir: Path) -> Path:
 
 def build_config(model: GgufModel) -> dict:
     """An HF/mlx-lm config.json from the GGUF's `<arch>.*` metadata."""
-    facts = mlx_facts(model.arch)
+    family = mlx_family(model.arch)
     names = {t.name for t in model.reader.tensors}
     n_embd = int(model.arch_field("embedding_length"))
     vocab = model.arch_field("vocab_size") or len(model.field("tokenizer.ggml.tokens"))
     head_dim = int(model.arch_field("attention.key_length", n_embd // model.n_head))
     config = {
-        "model_type": facts.mlx_model_type,
+        "model_type": family.mlx_model_type,
         "hidden_size": n_embd,
         "num_hidden_layers": int(model.arch_field("block_count")),
         "intermediate_size": int(model.arch_field("feed_forward_length")),
@@ -234,12 +223,12 @@ def build_config(model: GgufModel) -> dict:
         "tie_word_embeddings": "output.weight" not in names,
         "torch_dtype": "float32",
     }
-    if facts.sliding_window_pattern:
+    if family.sliding_window_pattern:
         # llama.cpp's Gemma 3: every 6th layer global, the others local with base 10000 and
         # no scaling; attention scaled by 1/sqrt(head_dim).
         config.update(
             sliding_window=int(model.arch_field("attention.sliding_window")),
-            sliding_window_pattern=facts.sliding_window_pattern,
+            sliding_window_pattern=family.sliding_window_pattern,
             rope_local_base_freq=10000.0,
             query_pre_attn_scalar=head_dim,
         )
@@ -289,31 +278,33 @@ def hf_weights(model: GgufModel):
     """
     from gguf.quants import dequantize
 
-    facts = mlx_facts(model.arch)
+    family = mlx_family(model.arch)
+    names = layer_names(family)
+    permuted = rope_permuted(family)
     for tensor in model.reader.tensors:
         if tensor.name == "rope_freqs.weight":
             continue  # not a weight: it is in config.json (see rope_scaling)
         shape = tuple(int(n) for n in reversed(tensor.shape))  # GGUF ne is innermost-first
         array = np.asarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
         array = array.reshape(shape)
-        name = hf_name(tensor.name, facts)
-        if facts.rope_permuted and name.endswith("self_attn.q_proj.weight"):
+        name = hf_name(tensor.name, names, family.name)
+        if permuted and name.endswith("self_attn.q_proj.weight"):
             array = unpermute_rows(array, model.n_head, model.n_head)
-        elif facts.rope_permuted and name.endswith("self_attn.k_proj.weight"):
+        elif permuted and name.endswith("self_attn.k_proj.weight"):
             array = unpermute_rows(array, model.n_head, model.n_head_kv)
-        elif facts.norm_shift and tensor.name.endswith("norm.weight"):
-            array = array - facts.norm_shift
+        elif family.norm_weight_offset and tensor.name.endswith("norm.weight"):
+            array = array - family.norm_weight_offset
         yield name, np.ascontiguousarray(array)
 
 
-def hf_name(gguf_name: str, facts: MlxFacts) -> str:
+def hf_name(gguf_name: str, names: dict[str, str], arch: str) -> str:
     """`blk.3.attn_q.weight` -> `model.layers.3.self_attn.q_proj.weight` (and the globals)."""
     if gguf_name in GLOBAL_NAMES:
         return GLOBAL_NAMES[gguf_name]
     prefix, layer, kind, suffix = gguf_name.split(".", 3)
-    module = facts.layer_names.get(kind) if prefix == "blk" else None
+    module = names.get(kind) if prefix == "blk" else None
     if module is None:
-        raise UnsupportedModel(f"unexpected tensor {gguf_name} for a {facts.arch} model")
+        raise UnsupportedModel(f"unexpected tensor {gguf_name} for a {arch} model")
     return f"model.layers.{layer}.{module}.{suffix}"
 
 

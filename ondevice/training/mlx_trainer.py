@@ -15,7 +15,14 @@ import numpy as np
 
 from . import gguf_lora
 from .blas import openblas_active, set_openblas_threads
-from .mlx_convert import FREQ_FACTORS_KEY, GgufModel, ensure_mlx_model, mlx_facts, require_supported
+from .mlx_convert import (
+    FREQ_FACTORS_KEY,
+    GgufModel,
+    ensure_mlx_model,
+    mlx_family,
+    require_supported,
+    rope_permuted,
+)
 from .rope import permute_rows
 from .types import (
     ProgressCallback,
@@ -321,7 +328,7 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
     mlx-lm computes y += scale * (x @ lora_a) @ lora_b with lora_a (in, r), lora_b (r, out);
     llama.cpp adds alpha / r * B @ A with A (r, in), B (out, r) in GGUF row order, so
     A = lora_a.T, B = lora_b.T (q/k rows RoPE-permuted for the families whose GGUF permuted
-    them, see `MlxFacts.rope_permuted`), and alpha = scale * r.
+    them, see `mlx_convert.rope_permuted`), and alpha = scale * r.
 
     Returns:
         ({base tensor name: (A, B)}, alpha).
@@ -329,7 +336,7 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
     from mlx_lm.tuner.lora import LoRALinear
 
     pairs, alphas = {}, set()
-    permuted = mlx_facts(gguf_model.arch).rope_permuted
+    permuted = rope_permuted(mlx_family(gguf_model.arch))
     for index, layer in enumerate(model.layers):
         for key, module in layer.named_modules():
             if not isinstance(module, LoRALinear):
