@@ -20,6 +20,7 @@ import numpy as np
 
 from ..architectures import ARCHITECTURES, Architecture
 from ..process import pid_alive
+from .gguf_file import GgufFile
 from .gguf_tokenizer import build_tokenizer, require_supported_tokenizer, tokenizer_config
 from .rope import unpermute_rows
 from .types import UnsupportedModel
@@ -82,29 +83,17 @@ def rope_permuted(family: Architecture) -> bool:
 
 
 class GgufModel:
-    """The metadata of a GGUF we need, decoded once (architecture, sizes, tokenizer)."""
+    """The metadata and tensors of a GGUF, read once (architecture, sizes, tokenizer)."""
 
     def __init__(self, path: Path):
-        import gguf
-
         self.path = Path(path)
-        self.reader = gguf.GGUFReader(str(self.path))
+        self.file = GgufFile(self.path)
+        self.tensors = self.file.tensors
         self.arch = str(self.field("general.architecture") or "")
 
     def field(self, key: str, default=None):
         """A metadata value as a Python scalar, string or list (None/default when absent)."""
-        import gguf
-
-        field = self.reader.fields.get(key)
-        if field is None or not field.types:
-            return default
-        if field.types[0] == gguf.GGUFValueType.ARRAY:
-            if len(field.types) > 1 and field.types[1] == gguf.GGUFValueType.STRING:
-                return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
-            return [field.parts[i][0].item() for i in field.data]
-        if field.types[0] == gguf.GGUFValueType.STRING:
-            return bytes(field.parts[field.data[0]]).decode("utf-8")
-        return field.parts[field.data[0]][0].item()
+        return self.file.metadata.get(key, default)
 
     def arch_field(self, key: str, default=None):
         return self.field(f"{self.arch}.{key}", default)
@@ -202,7 +191,7 @@ def convert(model: GgufModel, out_dir: Path) -> Path:
 def build_config(model: GgufModel) -> dict:
     """An HF/mlx-lm config.json from the GGUF's `<arch>.*` metadata."""
     family = mlx_family(model.arch)
-    names = {t.name for t in model.reader.tensors}
+    names = {t.name for t in model.tensors}
     n_embd = int(model.arch_field("embedding_length"))
     vocab = model.arch_field("vocab_size") or len(model.field("tokenizer.ggml.tokens"))
     head_dim = int(model.arch_field("attention.key_length", n_embd // model.n_head))
@@ -261,12 +250,9 @@ def rope_scaling(model: GgufModel) -> dict | None:
 
 def rope_freq_factors(model: GgufModel) -> list[float] | None:
     """The `rope_freqs` tensor (one divisor per rotated pair), if the GGUF has one."""
-    from gguf.quants import dequantize
-
-    for tensor in model.reader.tensors:
+    for tensor in model.tensors:
         if tensor.name == "rope_freqs.weight":
-            values = dequantize(tensor.data, tensor.tensor_type)
-            return [float(v) for v in np.asarray(values, dtype=np.float32).ravel()]
+            return [float(v) for v in tensor.to_float32().ravel()]
     return None
 
 
@@ -276,17 +262,13 @@ def hf_weights(model: GgufModel):
     q/k rows go back to HF's rotate-half order for families whose GGUF permuted them, and
     norms stored with Gemma's +1 folded in lose it again (mlx-lm's Gemma adds it back).
     """
-    from gguf.quants import dequantize
-
     family = mlx_family(model.arch)
     names = layer_names(family)
     permuted = rope_permuted(family)
-    for tensor in model.reader.tensors:
+    for tensor in model.tensors:
         if tensor.name == "rope_freqs.weight":
             continue  # not a weight: it is in config.json (see rope_scaling)
-        shape = tuple(int(n) for n in reversed(tensor.shape))  # GGUF ne is innermost-first
-        array = np.asarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
-        array = array.reshape(shape)
+        array = tensor.to_float32()
         name = hf_name(tensor.name, names, family.name)
         if permuted and name.endswith("self_attn.q_proj.weight"):
             array = unpermute_rows(array, model.n_head, model.n_head)
