@@ -14,7 +14,7 @@ from app.errors import ModelError
 from app.paths import data_dir, ensure_private_dir
 from app.settings import Settings
 from app.store import Store
-from ondevice.engine import AdapterLoadError, Engine
+from ondevice.engine import AdapterLoadError, Engine, EngineError
 from ondevice.llama_engine import LlamaEngine
 from ondevice.models import HashCache, ModelFile, ModelFileError, resolve_model
 
@@ -49,7 +49,7 @@ class Nocturne:
     def model(self) -> ModelFile:
         path = self._model_path or self.settings.get("model_path")
         try:
-            return resolve_model(path, self.hashes)
+            return resolve_model(path, self.hashes, self.settings.get("chat_template"))
         except ModelFileError as exc:
             raise ModelError(str(exc)) from exc
 
@@ -69,7 +69,17 @@ class Nocturne:
             return self._engine
 
     def load_engine(self) -> Engine:
-        """Load the engine (slow: off the UI thread). A bad adapter falls back to the base model."""
+        """Load the engine (slow: off the UI thread). A bad adapter falls back to the base model.
+
+        Raises:
+            ModelError: the model itself cannot run (e.g. a base model without a chat template).
+        """
+        try:
+            return self._load_engine()
+        except EngineError as exc:  # one sentence for the user, no traceback
+            raise ModelError(str(exc)) from exc
+
+    def _load_engine(self) -> Engine:
         engine = self.engine()
         try:
             engine.load()

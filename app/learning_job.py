@@ -23,6 +23,7 @@ from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
+from ondevice.architectures import LearnCheck, can_learn
 from ondevice.llama_engine import LlamaEngine
 from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
@@ -58,6 +59,21 @@ class JobOptions:
     drift_text_limit: int | None = None  # use only the first N drift texts
     seed: int = 0
     trainer_cls: type[Trainer] | None = None  # a Trainer subclass to use instead of the named one
+
+
+def learn_check(app: Nocturne, trainer: str | None = None) -> LearnCheck:
+    """Can the current model be trained here, and by which trainer (header only: milliseconds).
+
+    The CLI's `learning status`, the Learning view and the Models pane show its reason.
+    """
+    return can_learn(app.model().path, trainer or app.settings.get("trainer"))
+
+
+def learn_check_line(check: LearnCheck) -> str:
+    """One line for a status display."""
+    if check.ok:
+        return f"Learning: {check.reason}"
+    return f"This model can't be trained here: {check.reason}"
 
 
 def approved_memories(app: Nocturne) -> list[tuple[int, str]]:
@@ -99,9 +115,10 @@ def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, thread
 
 
 def _f32_bytes(model_path) -> int:
-    import gguf
+    """Size of the float32 copy: every tensor of every part, 4 bytes an element."""
+    from ondevice.gguf_header import read_header
 
-    return sum(int(t.n_elements) * 4 for t in gguf.GGUFReader(str(model_path)).tensors)
+    return sum(math.prod(t.shape) * 4 for t in read_header(model_path).tensors)
 
 
 def check_disk(app: Nocturne, model) -> None:
@@ -166,10 +183,16 @@ def _remove_stale_work(app: Nocturne) -> None:
 
 
 def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_stop, options) -> dict:
+    wanted = trainer_flag or app.settings.get("trainer")
     try:
         name = choose_trainer(trainer_flag, app.settings.get("trainer"))
     except ValueError as exc:
         raise LearningError(f"The trainer is not valid ({exc}).") from exc
+    # From the model's header, before any work: a model no trainer handles is a skipped run.
+    check = learn_check(app, wanted)
+    if not check.ok:
+        return _skipped(app, runs, trigger, name, check.reason, on_event)
+    name = check.trainer  # auto may fall back to the trainer that handles this family
     try:
         trainer_cls = options.trainer_cls or trainer_class(name)
     except ImportError as exc:
@@ -210,8 +233,8 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     except UnsupportedModel as exc:
         report.update(status="failed", reason=f"{exc}")
         _finish(runs, run_id, report, log, started)
-        raise LearningError(f"The {name} trainer cannot train {model.name} ({exc}): choose a "
-                            "llama-architecture GGUF model; nothing was changed.") from exc
+        raise LearningError(f"The {name} trainer cannot train {model.name} ({exc}); nothing was "
+                            "changed.") from exc
     except NocturneError as exc:
         report.update(status="failed", reason=str(exc))
         _finish(runs, run_id, report, log, started)
@@ -228,6 +251,18 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     return result
 
 
+def _skipped(app, runs, trigger, trainer, reason, on_event) -> dict:
+    """Record a run that trained nothing because the model cannot be trained here."""
+    run_id = runs.start(trigger, trainer)
+    model = app.model()
+    report = {"run_id": run_id, "trigger": trigger, "trainer": trainer, "base_model": model.name,
+              "base_sha256": model.sha256, "status": "skipped", "reason": reason}
+    _finish(runs, run_id, report, [], time.monotonic())
+    if on_event:
+        on_event({"stage": "done", "status": "skipped"})
+    return report
+
+
 def _finish(runs, run_id, report, log, started) -> None:
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     report["summary"] = morning_report(report)
@@ -238,7 +273,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
               run_id, work, report, log) -> dict:
     threads = app.settings.get("threads")
     cache = app.home / "cache" / "training"
-    template = ChatTemplate.from_gguf(model.path)
+    template = ChatTemplate.for_model(model)
 
     replay = base_answers(
         model, cache, SYSTEM_PROMPT, limit=options.replay_limit, n_threads=threads, should_stop=stop,

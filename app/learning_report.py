@@ -13,6 +13,8 @@ def morning_report(report: dict) -> str:
                      f"{report['adapter_version']} ({report['trainer']}); it loads at the next start.")
     elif status == "rejected":
         lines.append("No new adapter: " + report.get("reason", "it did not pass the checks."))
+    elif status == "skipped":
+        lines.append("Nothing was trained: " + str(report.get("reason", "this model cannot be trained here.")))
     elif status == "cancelled":
         lines.append("The learning run was cancelled; nothing changed.")
     else:

@@ -14,7 +14,8 @@ from app.errors import NotFoundError
 from ondevice.process import pid_alive
 from app.store import Store, now_iso
 
-FINAL_STATUSES = ("succeeded", "rejected", "failed", "cancelled", "interrupted")
+# skipped: the model cannot be trained here (can_learn said why before any work).
+FINAL_STATUSES = ("succeeded", "rejected", "failed", "cancelled", "interrupted", "skipped")
 # Training reports a step every second or so: writing each one would churn the WAL for nothing.
 PROGRESS_MIN_INTERVAL_S = 0.5
 

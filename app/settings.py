@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 from app.errors import InputError
 from app.store import Store
+from ondevice.chat_templates import check_setting as check_template_setting
+from ondevice.chat_templates import setting_help as template_help
 
 
 def _bool(value: Any) -> bool:
@@ -76,6 +78,8 @@ SETTINGS: dict[str, Setting] = {
     "keep_adapters": Setting(5, _int_range(1, 100), "how many clean adapter versions to keep"),
     "logging_enabled": Setting(True, _bool, "log chats (off: nothing is written)"),
     "model_path": Setting(None, _optional_path, "GGUF model file (empty: the bundled model)"),
+    "chat_template": Setting(None, check_template_setting,
+                             "chat template for chat and learning: auto (the model's own), " + template_help()),
     "threads": Setting(None, _optional_int(1, 256), "CPU threads (empty: automatic)"),
     "context_size": Setting(2048, _int_range(512, 32768), "context window in tokens"),
     "keep_running_in_tray": Setting(True, _bool, "closing the window keeps Nocturne in the tray"),

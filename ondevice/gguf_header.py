@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAGIC = b"GGUF"
@@ -25,6 +25,7 @@ MAX_KEPT_ARRAY = 256
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
             10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 class HeaderError(Exception):
@@ -33,9 +34,10 @@ class HeaderError(Exception):
 
 @dataclass(frozen=True)
 class SkippedArray:
-    """A metadata array too long to keep: only its length."""
+    """A metadata array too long to keep: its length, and the items asked for by index."""
 
     length: int
+    picked: dict = field(default_factory=dict)  # index -> value, for read_header(pick=...)
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,27 @@ def split_parts(path: Path) -> tuple[Path, ...]:
     return parts
 
 
-def read_header(path: Path) -> GGUFHeader:
+def read_header(path: Path, pick: dict[str, set[int]] | None = None) -> GGUFHeader:
     """The header of `path` and, for a split model, of all its parts.
+
+    Args:
+        path: the GGUF (any part of a split model).
+        pick: items to keep from long arrays, e.g. {"tokenizer.ggml.tokens": {bos_id, eos_id}}.
 
     Raises:
         HeaderError: not a GGUF file, truncated, or a part is missing.
     """
     parts = split_parts(Path(path))
-    metadata, tensors = _read_one(parts[0])
+    metadata, tensors = _read_one(parts[0], pick or {})
     for part in parts[1:]:
-        tensors += _read_one(part)[1]
+        tensors += _read_one(part, {})[1]
     return GGUFHeader(path=parts[0], parts=parts, metadata=metadata, tensors=tuple(tensors))
 
 
-def _read_one(path: Path) -> tuple[dict, list[TensorInfo]]:
+def _read_one(path: Path, pick: dict[str, set[int]]) -> tuple[dict, list[TensorInfo]]:
     try:
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _Cursor(buf, path).header()
+            return _Cursor(buf, path, pick).header()
     except (OSError, ValueError) as exc:  # ValueError: mmap of an empty file
         raise HeaderError(f"Cannot read {path.name} as a GGUF model file ({exc}).") from exc
 
@@ -110,8 +116,8 @@ def _read_one(path: Path) -> tuple[dict, list[TensorInfo]]:
 class _Cursor:
     """Sequential little-endian reads over the mapped file."""
 
-    def __init__(self, buf, path: Path):
-        self.buf, self.path, self.pos = buf, path, 0
+    def __init__(self, buf, path: Path, pick: dict[str, set[int]]):
+        self.buf, self.path, self.pos, self.pick = buf, path, 0, pick
 
     def take(self, size: int) -> bytes:
         end = self.pos + size
@@ -127,7 +133,7 @@ class _Cursor:
     def string(self) -> str:
         return self.take(self.unpack("<Q")).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int):
+    def value(self, vtype: int, wanted: set[int] = frozenset()):
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
         if vtype == _STRING:
@@ -136,19 +142,41 @@ class _Cursor:
             item_type, count = self.unpack("<I"), self.unpack("<Q")
             if count <= MAX_KEPT_ARRAY:
                 return [self.value(item_type) for _ in range(count)]
+            picked = {}
             if item_type in _SCALARS:
-                self.pos += count * struct.calcsize(_SCALARS[item_type])
+                size = struct.calcsize(_SCALARS[item_type])
+                start = self.pos
+                for index in wanted:
+                    if 0 <= index < count:
+                        self.pos = start + index * size
+                        picked[index] = self.value(item_type)
+                self.pos = start + count * size
+            elif item_type == _STRING:
+                self._skip_strings(count, wanted, picked)
             else:
-                for _ in range(count):
-                    self._skip(item_type)
-            return SkippedArray(count)
+                for index in range(count):
+                    if index in wanted:
+                        picked[index] = self.value(item_type)
+                    else:
+                        self.value(item_type)
+            return SkippedArray(count, picked)
         raise HeaderError(f"{self.path.name} has an unknown metadata type {vtype}: is it a GGUF file?")
 
-    def _skip(self, vtype: int) -> None:
-        if vtype == _STRING:
-            self.pos += self.unpack("<Q")
-        else:
-            self.value(vtype)
+    def _skip_strings(self, count: int, wanted: set[int], picked: dict) -> None:
+        """Walk `count` length-prefixed strings, keeping the `wanted` ones (a tight loop: a
+        vocabulary has 150-260k of them and this is most of a header's reading time)."""
+        buf, pos, length_at = self.buf, self.pos, _U64.unpack_from
+        try:
+            for index in range(count):
+                length = length_at(buf, pos)[0]
+                if index in wanted:
+                    picked[index] = bytes(buf[pos + 8:pos + 8 + length]).decode("utf-8", errors="replace")
+                pos += 8 + length
+        except struct.error:  # a length read past the end of the mapped file
+            pos = len(buf) + 1
+        if pos > len(buf):
+            raise HeaderError(f"{self.path.name} is truncated: its header runs past the end of the file.")
+        self.pos = pos
 
     def header(self) -> tuple[dict, list[TensorInfo]]:
         if self.take(4) != MAGIC:
@@ -161,7 +189,7 @@ class _Cursor:
         metadata = {}
         for _ in range(n_kv):
             key = self.string()
-            metadata[key] = self.value(self.unpack("<I"))
+            metadata[key] = self.value(self.unpack("<I"), self.pick.get(key, frozenset()))
         tensors = []
         for _ in range(n_tensors):
             name = self.string()

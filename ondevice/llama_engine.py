@@ -15,7 +15,7 @@ from ondevice.engine import (
     GenerationOptions,
     Usage,
 )
-from ondevice.models import ModelFile
+from ondevice.models import ModelFile, ModelFileError
 
 DEFAULT_CONTEXT = 2048
 
@@ -55,6 +55,7 @@ class LlamaEngine(Engine):
         self.n_threads = n_threads or default_threads()
         self._llama = None
         self._formatter = None
+        self._template_stops: list[str] = []  # where a chosen template's turns end
         self._lock = threading.RLock()  # one generation (or load) at a time
 
     # -- loading ------------------------------------------------------------------------------
@@ -69,6 +70,10 @@ class LlamaEngine(Engine):
                 return
             from llama_cpp import Llama
 
+            try:  # before the slow load: a base model without a template says so at once
+                template, self._template_stops = self.model.chat_template()
+            except ModelFileError as exc:
+                raise EngineError(str(exc)) from exc
             kwargs = dict(
                 model_path=str(self.model.path),
                 n_ctx=self.n_ctx,
@@ -90,7 +95,11 @@ class LlamaEngine(Engine):
                     f"llama.cpp could not load {self.model.path} ({exc}): choose another GGUF "
                     "model file."
                 ) from exc
-            self._formatter = _chat_formatter(llama)
+            try:
+                self._formatter = _chat_formatter(llama, template)
+            except Exception:
+                llama.close()
+                raise
             self._llama = llama
 
     def _check_adapter(self) -> None:
@@ -184,7 +193,8 @@ class LlamaEngine(Engine):
             )
 
     def _formatter_stop(self) -> list[str]:
-        return list(self._formatter.stop) if getattr(self._formatter, "stop", None) else []
+        own = list(self._formatter.stop) if getattr(self._formatter, "stop", None) else []
+        return own + self._template_stops
 
     def close(self) -> None:
         with self._lock:
@@ -193,15 +203,10 @@ class LlamaEngine(Engine):
                 self._llama = None
 
 
-def _chat_formatter(llama):
-    """The model's own chat template from its GGUF metadata, as llama-cpp-python renders it."""
+def _chat_formatter(llama, template: str):
+    """The chat template (the model's own or the one chosen), as llama-cpp-python renders it."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    template = llama.metadata.get("tokenizer.chat_template")
-    if not template:
-        raise EngineError(
-            "This GGUF has no chat template (tokenizer.chat_template): choose an instruct/chat model."
-        )
     eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
     bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
     return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)

@@ -24,11 +24,28 @@ class ModelFileError(Exception):
 
 @dataclass(frozen=True)
 class ModelFile:
-    path: Path
+    path: Path  # the first part of a split model
     name: str  # shown to the user and logged with every answer
-    sha256: str
-    size: int
+    sha256: str  # of the file, or of all parts' hashes for a split model
+    size: int  # bytes, all parts together
     bundled: bool
+    parts: tuple[Path, ...] = ()  # every file of the model (one unless split)
+    chat_template_setting: str | None = None  # the `chat_template` setting; None: the model's own
+
+    def chat_template(self) -> tuple[str, list[str]]:
+        """The chat template text chat and training render with, and its extra stop strings.
+
+        Raises:
+            ModelFileError: no template (a base model and no `chat_template` setting).
+        """
+        from .chat_templates import ChatTemplateError, resolve_template
+        from .gguf_header import HeaderError, read_header
+
+        try:
+            own = None if self.chat_template_setting else read_header(self.path).metadata.get("tokenizer.chat_template")
+            return resolve_template(self.chat_template_setting, own, self.name)
+        except (ChatTemplateError, HeaderError) as exc:
+            raise ModelFileError(str(exc)) from exc
 
 
 def bundled_model_path() -> Path:
@@ -103,18 +120,47 @@ def file_sha256(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def resolve_model(path: str | Path | None, hashes: HashCache) -> ModelFile:
+def resolve_model(path: str | Path | None, hashes: HashCache, chat_template: str | None = None) -> ModelFile:
     """The model to run: `path` if given, else the bundled default.
+
+    A split model (`x-00001-of-00003.gguf`, any part given) resolves to its first part, as
+    llama.cpp loads it, and its identity covers every part.
+
+    Args:
+        path: a GGUF file, or None for the bundled model.
+        hashes: the sha256 cache.
+        chat_template: the `chat_template` setting (None: the model's own template).
 
     Raises ModelFileError with the fix when the file is missing, unreadable or not GGUF.
     """
+    from .gguf_header import SPLIT_NAME, HeaderError, split_parts
+
     bundled = path is None
     model_path = bundled_model_path() if bundled else Path(path).expanduser()
     check_gguf(model_path)
+    try:
+        parts = split_parts(model_path)
+    except HeaderError as exc:
+        raise ModelFileError(str(exc)) from exc
+    for part in parts[1:]:
+        check_gguf(part)
+    split = SPLIT_NAME.match(parts[0].name)
+    sizes = sum(part.stat().st_size for part in parts)
     return ModelFile(
-        path=model_path,
-        name=model_path.name.removesuffix(".gguf"),
-        sha256=hashes.sha256(model_path),
-        size=model_path.stat().st_size,
+        path=parts[0],
+        name=split["stem"] if split else model_path.name.removesuffix(".gguf"),
+        sha256=_model_sha256(parts, hashes),
+        size=sizes,
         bundled=bundled,
+        parts=parts,
+        chat_template_setting=chat_template,
     )
+
+
+def _model_sha256(parts: tuple[Path, ...], hashes: HashCache) -> str:
+    """One file: its sha256. A split model: the sha256 of its parts' hashes, in order, so a
+    change to any part is a different base model."""
+    if len(parts) == 1:
+        return hashes.sha256(parts[0])
+    joined = "\n".join(hashes.sha256(part) for part in parts)
+    return hashlib.sha256(f"split:{joined}".encode()).hexdigest()

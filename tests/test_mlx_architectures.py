@@ -83,8 +83,9 @@ def test_converted_logits_match_llama_cpp(tiny, name):
     assert np.abs(ours - reference).max() < 0.05 * np.abs(reference).max(), name
 
 
-def test_f16_model_matches_llama_cpp(tmp_path, model_path):
-    path = tiny_model(tmp_path / "qwen3-f16.gguf", "qwen3", model_path, dtype=np.float16)
+@pytest.mark.parametrize("weight_type", ["F16", "Q8_0", "Q4_0"])
+def test_quantized_model_matches_llama_cpp(tmp_path, model_path, weight_type):
+    path = tiny_model(tmp_path / "qwen3.gguf", "qwen3", model_path, weight_type=weight_type)
     model, _ = load_mlx_model(convert(GgufModel(path), tmp_path / "mlx"))
     assert corr(mlx_logits(model, TOKENS), cpp_logits(path, TOKENS)) >= 0.99
 

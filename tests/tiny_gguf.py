@@ -7,6 +7,7 @@ so llama.cpp loads it and the trainers treat it like a downloaded model.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +19,32 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def copy_tokenizer(writer, source: Path, chat_template: str | None) -> int:
-    """Copy every `tokenizer.*` key of `source` (a real GGUF) into `writer`; returns the vocab size."""
+@lru_cache(maxsize=2)
+def _tokenizer_fields(source: Path) -> tuple[tuple, ...]:
+    """(name, value, type, sub_type) of every `tokenizer.*` key of `source` but its chat template.
+
+    Cached: gguf.GGUFReader takes tens of seconds to decode a 49k-token vocabulary here.
+    """
     import gguf
 
     reader = gguf.GGUFReader(str(source))
-    vocab = 0
+    fields = []
     for field in reader.fields.values():
         if not field.name.startswith("tokenizer.") or field.name == "tokenizer.chat_template":
             continue
         vtype = field.types[0]
         sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
-        if field.name == "tokenizer.ggml.tokens":
-            vocab = len(field.data)
+        fields.append((field.name, field.contents(), vtype, sub_type))
+    return tuple(fields)
+
+
+def copy_tokenizer(writer, source: Path, chat_template: str | None) -> int:
+    """Copy the tokenizer of `source` (a real GGUF) into `writer`; returns the vocab size."""
+    vocab = 0
+    for name, value, vtype, sub_type in _tokenizer_fields(Path(source)):
+        writer.add_key_value(name, value, vtype, sub_type=sub_type)
+        if name == "tokenizer.ggml.tokens":
+            vocab = len(value)
     if chat_template is not None:
         writer.add_chat_template(chat_template)
     return vocab
@@ -46,10 +59,10 @@ def write_tiny_model(
     llama3_rope: bool = False,
     extra_tensors: dict[str, np.ndarray] | None = None,
     split_max_tensors: int = 0,
+    weight_type: str = "F32",
     seed: int = 0,
     weight_std: float = 0.02,
     norm_std: float = 0.0,
-    dtype=np.float32,
     n_layer: int = N_LAYER,
 ) -> Path:
     """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
@@ -63,10 +76,12 @@ def write_tiny_model(
         llama3_rope: add Llama 3's `rope_freqs.weight` frequency factors.
         extra_tensors: more tensors (e.g. expert weights a refused model has).
         split_max_tensors: >0 writes a split model with at most this many tensors per part.
-        weight_std, norm_std, dtype: (MLX tests) larger weights make attention, and so RoPE
+        weight_std, norm_std: (MLX tests) larger weights make attention, and so RoPE
             and the sliding window, change the logits; norm weights 1 + N(0, norm_std) make
-            every norm matter; np.float16 writes the matrices as F16.
+            every norm matter.
         n_layer: layers (mlx-lm's gemma3 needs a full sliding-window pattern, 6).
+        weight_type: the GGML type of the layers' matrices (F32, F16, Q8_0, Q4_0, ...; quantized
+            with gguf.quants as a downloaded model would be).
 
     Returns:
         The path of the model (the first part for a split model).
@@ -89,13 +104,12 @@ def write_tiny_model(
     writer.add_rope_freq_base(10000.0)
     if family.sliding_window_pattern:
         writer.add_sliding_window(4)  # smaller than a training window, so the mask matters
-    f32 = dtype == np.float32
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32 if f32 else gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     vocab = copy_tokenizer(writer, tokenizer_from, chat_template)
     writer.add_vocab_size(vocab)
 
     def matrix(n_out: int, n_in: int) -> np.ndarray:
-        return (rng.standard_normal((n_out, n_in)) * weight_std).astype(dtype)
+        return (rng.standard_normal((n_out, n_in)) * weight_std).astype(np.float32)
 
     def norm(n: int) -> np.ndarray:
         if not norm_std:  # draw nothing, so the other weights stay what they were
@@ -114,11 +128,17 @@ def write_tiny_model(
         "attn_output": (N_EMBD, q_out), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
         "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
     }
+    qtype = gguf.GGMLQuantizationType[weight_type]
     for i in range(n_layer):
         for kind in family.layer_weights:
             shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
-            value = matrix(*shape) if len(shape) == 2 else norm(shape[0])
-            writer.add_tensor(f"blk.{i}.{kind}.weight", value)
+            if len(shape) == 1:
+                writer.add_tensor(f"blk.{i}.{kind}.weight", norm(shape[0]))
+            elif qtype == gguf.GGMLQuantizationType.F32:
+                writer.add_tensor(f"blk.{i}.{kind}.weight", matrix(*shape))
+            else:
+                packed = gguf.quants.quantize(matrix(*shape), qtype)
+                writer.add_tensor(f"blk.{i}.{kind}.weight", packed, raw_dtype=qtype)
         for kind in family.layer_biases:
             writer.add_tensor(f"blk.{i}.{kind}.bias", (rng.standard_normal(shapes[kind][0]) * 0.02).astype(np.float32))
     for name, value in (extra_tensors or {}).items():

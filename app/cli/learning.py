@@ -56,6 +56,7 @@ def status_lines(app, now: datetime | None = None) -> list[str]:
         version = run["adapter_version"]
         result = run["status"] + (f", adapter {version}" if version else "")
         lines.append(f"Last run: #{run['id']} ({run['trigger']}) {_when(started, now)}: {result}")
+    lines.append(_model_line(app))
     holder = run_lock(app.home).holder()
     if holder is not None:
         lines.append(f"Running now: pid {holder}")
@@ -64,6 +65,17 @@ def status_lines(app, now: datetime | None = None) -> list[str]:
         else "Agent: not installed, the night runs only while the app is open (`nocturne agent install`)"
     )
     return lines
+
+
+def _model_line(app) -> str:
+    """Whether the current model can be trained here, from its header (milliseconds)."""
+    from app.errors import NocturneError
+    from app.learning_job import learn_check, learn_check_line
+
+    try:
+        return learn_check_line(learn_check(app))
+    except NocturneError as exc:  # a missing or unreadable model file
+        return f"This model can't be trained here: {exc}"
 
 
 def status_cmd(args: argparse.Namespace) -> int:

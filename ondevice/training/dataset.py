@@ -36,29 +36,45 @@ class ChatTemplate:
         self._prompt = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=True)
 
     @classmethod
-    def from_gguf(cls, path: Path) -> "ChatTemplate":
-        """Read tokenizer.chat_template (and BOS/EOS texts) from a GGUF file's metadata.
+    def from_gguf(cls, path: Path, template: str | None = None) -> "ChatTemplate":
+        """The GGUF's chat template (or `template`, the one chosen for it), with its BOS/EOS texts.
 
         Raises:
-            ValueError: the GGUF has no chat template.
+            ValueError: no `template` given and the GGUF has no chat template.
         """
-        import gguf
+        from ondevice.gguf_header import SkippedArray, read_header
 
-        reader = gguf.GGUFReader(str(path))
-        field_ = reader.fields.get("tokenizer.chat_template")
-        if field_ is None:
-            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model.")
-        tokens = reader.fields.get("tokenizer.ggml.tokens")
+        ids_of = ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id")
+        first = read_header(path).metadata
+        wanted = {first[key] for key in ids_of if isinstance(first.get(key), int)}
+        metadata = read_header(path, pick={"tokenizer.ggml.tokens": wanted}).metadata
+        own = metadata.get("tokenizer.chat_template")
+        if template is None and not own:
+            raise ValueError(f"{Path(path).name} has no chat template: choose an instruct/chat model "
+                             "or set the chat_template setting.")
+        tokens = metadata.get("tokenizer.ggml.tokens")
 
         def token_text(key: str) -> str:
-            found = reader.fields.get(key)
-            if found is None or tokens is None:
+            index = metadata.get(key)
+            if not isinstance(index, int) or tokens is None:
                 return ""
-            index = int(found.contents())
-            return tokens.contents()[index] if 0 <= index < len(tokens.data) else ""
+            if isinstance(tokens, SkippedArray):
+                return tokens.picked.get(index, "")
+            return tokens[index] if 0 <= index < len(tokens) else ""
 
-        return cls(field_.contents(), token_text("tokenizer.ggml.bos_token_id"),
-                   token_text("tokenizer.ggml.eos_token_id"))
+        return cls(template if template is not None else own,
+                   token_text(ids_of[0]), token_text(ids_of[1]))
+
+    @classmethod
+    def for_model(cls, model) -> "ChatTemplate":
+        """The template chat uses for `model` (an ondevice.models.ModelFile): the `chat_template`
+        setting's, else the GGUF's own, so training renders exactly what chat sends.
+
+        Raises:
+            ModelFileError: no template (a base model and no setting).
+        """
+        text, _stops = model.chat_template()
+        return cls.from_gguf(model.path, text)
 
     def render(self, messages: list[dict]) -> str:
         """The whole conversation, assistant answers included (what a trainer tokenizes)."""

@@ -115,11 +115,14 @@ def read_lora_gguf(path: Path) -> LoraTensors:
 
 def check_against_base(adapter: LoraTensors, base_path: Path) -> None:
     """Raise AdapterError listing every tensor whose name or shape does not fit the base GGUF."""
-    import gguf
+    from ondevice.gguf_header import HeaderError, read_header
 
-    base = gguf.GGUFReader(str(base_path))
-    base_arch = _field_value(base.fields["general.architecture"])
-    shapes = {t.name: tuple(int(n) for n in reversed(t.shape)) for t in base.tensors}
+    try:
+        base = read_header(base_path)  # the header of every part: fast, and splits are whole
+    except HeaderError as exc:
+        raise AdapterError(str(exc)) from exc
+    base_arch = base.arch
+    shapes = {t.name: tuple(reversed(t.shape)) for t in base.tensors}
     problems = []
     if adapter.arch and adapter.arch != base_arch:
         problems.append(f"architecture {adapter.arch} != base {base_arch}")

@@ -36,7 +36,6 @@ from .types import (
 )
 from .windows import BaseLogprobs, Packer, TokenizedExample, Window
 
-SUPPORTED_ARCHITECTURES = ("llama",)
 CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
 
 
@@ -65,7 +64,8 @@ class LlamaCppTrainer(Trainer):
 
         Raises:
             TrainingCancelled: the callback asked to stop; no adapter is left behind.
-            UnsupportedModel: the base GGUF is not a llama-architecture model.
+            UnsupportedModel: the base GGUF is not a family this trainer handles
+                (ondevice/architectures.py).
         """
         started = time.monotonic()
         deadline = started + args.max_minutes * 60 if args.max_minutes else None
@@ -421,14 +421,16 @@ def _check_cancel(callback: ProgressCallback) -> None:
 
 
 def _read_architecture(path: Path) -> tuple[str, int]:
-    """The base GGUF's architecture and layer count; UnsupportedModel if it is not llama."""
-    import gguf
+    """The base GGUF's architecture and layer count (header only).
 
-    reader = gguf.GGUFReader(str(path))
-    arch = reader.fields["general.architecture"].contents()
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise UnsupportedModel(
-            f"The llama.cpp trainer only trains llama-architecture models; "
-            f"{Path(path).name} is '{arch}'."
-        )
-    return arch, int(reader.fields[f"{arch}.block_count"].contents())
+    Raises:
+        UnsupportedModel: no trainer, or not this one, handles the model; the message says why.
+    """
+    from ondevice.architectures import LLAMACPP, can_learn
+    from ondevice.gguf_header import read_header
+
+    check = can_learn(path, LLAMACPP)
+    if not check.ok:
+        raise UnsupportedModel(check.reason)
+    header = read_header(path)
+    return header.arch, int(header.arch_value("block_count"))
