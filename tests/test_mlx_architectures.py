@@ -22,6 +22,7 @@ from ondevice.training import gguf_lora  # noqa: E402
 from ondevice.training.mlx_convert import GgufModel, convert  # noqa: E402
 from ondevice.training.mlx_trainer import (  # noqa: E402
     MlxTrainer,
+    apply_gguf_lora,
     apply_lora,
     export_adapter,
     load_mlx_model,
@@ -136,6 +137,11 @@ def test_exported_adapter_changes_llama_cpp_like_mlx(tiny, name, tmp_path):
     cpp_delta = cpp_logits(path, TOKENS, adapter) - cpp_logits(path, TOKENS)
     assert mlx_delta.std() > 0.1 * base.std(), "the adapter must change the logits clearly"
     assert corr(mlx_delta, cpp_delta) >= 0.99, name
+
+    # Read back into a fresh MLX model, the file reproduces the trained model's logits.
+    fresh, _ = load_mlx_model(mlx_dir)
+    apply_gguf_lora(fresh, gguf_lora.read_lora_gguf(adapter), GgufModel(path))
+    np.testing.assert_allclose(mlx_logits(fresh, TOKENS), base + mlx_delta, atol=1e-3, rtol=1e-3)
 
 
 def _examples() -> TrainingSet:

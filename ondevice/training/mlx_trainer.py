@@ -19,11 +19,12 @@ from .mlx_convert import (
     FREQ_FACTORS_KEY,
     GgufModel,
     ensure_mlx_model,
+    layer_names,
     mlx_family,
     require_supported,
     rope_permuted,
 )
-from .rope import permute_rows
+from .rope import permute_rows, unpermute_rows
 from .types import (
     ProgressCallback,
     TrainArgs,
@@ -353,6 +354,33 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
     if len(alphas) != 1:
         raise ValueError(f"expected one LoRA alpha across layers, found {sorted(alphas)}")
     return pairs, alphas.pop()
+
+
+def apply_gguf_lora(model, adapter: gguf_lora.LoraTensors, gguf_model: GgufModel) -> None:
+    """Put a GGUF LoRA (from either trainer) on the MLX model: the inverse of `lora_pairs`.
+
+    Lets MLX compute what llama.cpp computes with base + adapter, e.g. to check one trainer's
+    adapter against the other runtime.
+    """
+    import mlx.core as mx
+    from mlx_lm.tuner.lora import LoRALinear
+
+    family = mlx_family(gguf_model.arch)
+    names = layer_names(family)
+    for tensor, (a, b) in adapter.pairs.items():
+        _, layer, kind, _ = tensor.split(".", 3)
+        if rope_permuted(family) and kind in ("attn_q", "attn_k"):
+            heads = gguf_model.n_head if kind == "attn_q" else gguf_model.n_head_kv
+            b = unpermute_rows(b, gguf_model.n_head, heads)
+        parent, _, attribute = f"{layer}.{names[kind]}".rpartition(".")
+        module = model.layers
+        for part in parent.split("."):
+            module = module[int(part)] if part.isdigit() else getattr(module, part)
+        rank = a.shape[0]
+        lora = LoRALinear.from_base(getattr(module, attribute), r=rank, scale=adapter.alpha / rank)
+        lora.lora_a = mx.array(np.ascontiguousarray(a.T, dtype=np.float32))
+        lora.lora_b = mx.array(np.ascontiguousarray(b.T, dtype=np.float32))
+        setattr(module, attribute, lora)
 
 
 def export_adapter(
