@@ -22,14 +22,18 @@ TOKEN_USER_DEFINED = 4
 # The regexes of the models' own tokenizer.json files, which llama.cpp re-implements per
 # `tokenizer.ggml.pre` (llama-vocab.cpp rewrites the (?i:...) group by hand; same matches).
 _CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
-BPE_SPLIT_REGEX = {
-    # Llama 3: numbers in groups of up to three digits.
-    "llama-bpe": _CONTRACTIONS
-    + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-    # Qwen2/2.5/3: every digit on its own.
-    "qwen2": _CONTRACTIONS
-    + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-}
+# Llama 3: numbers in groups of up to three digits.
+_LLAMA3 = _CONTRACTIONS + (
+    r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Qwen2/2.5/3: every digit on its own.
+_QWEN2 = _CONTRACTIONS + (
+    r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# `tokenizer.ggml.pre` -> split regex (llama3 and llama-v3 are llama.cpp's other names).
+BPE_SPLIT_REGEX = {"llama-bpe": _LLAMA3, "llama3": _LLAMA3, "llama-v3": _LLAMA3, "qwen2": _QWEN2}
+# llama.cpp emits a pre-token that is itself in the vocabulary without merging (Llama 3 only).
+IGNORE_MERGES = ("llama-bpe", "llama3", "llama-v3")
 # GPT-2's own split (what ByteLevel's built-in regex does), optionally after splitting digits.
 GPT2_PRE_TOKENIZERS = {"default": False, "gpt2": False, "smollm": True}  # name -> digits first
 
@@ -93,7 +97,9 @@ def _byte_level_bpe(model):
     tokens = model.field("tokenizer.ggml.tokens")
     merges = [tuple(m.split(" ", 1)) for m in model.field("tokenizer.ggml.merges")]
     vocab = {token: index for index, token in enumerate(tokens)}
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    tokenizer = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre in IGNORE_MERGES)
+    )
     if pre in BPE_SPLIT_REGEX:
         splitters = [
             pre_tokenizers.Split(Regex(BPE_SPLIT_REGEX[pre]), behavior="isolated"),
