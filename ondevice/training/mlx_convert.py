@@ -197,6 +197,7 @@ def build_config(model: GgufModel) -> dict:
     head_dim = int(model.arch_field("attention.key_length", n_embd // model.n_head))
     config = {
         "model_type": family.mlx_model_type,
+        "architectures": [family.hf_class],
         "hidden_size": n_embd,
         "num_hidden_layers": int(model.arch_field("block_count")),
         "intermediate_size": int(model.arch_field("feed_forward_length")),
