@@ -124,3 +124,27 @@ def test_unknown_pre_tokenizer_is_refused_in_one_sentence(tmp_path):
     writer.close()
     with pytest.raises(UnsupportedModel, match="pre-tokenizer 'deepseek-coder' is not supported"):
         build_tokenizer(GgufModel(path))
+
+
+def test_bos_is_put_before_each_text_as_llama_cpp_does(vocab_gguf, tmp_path):
+    """Gemma-style vocabularies get BOS from llama.cpp whatever the text; SmolLM's get none."""
+    import json
+
+    from ondevice.training.gguf_tokenizer import tokenizer_config
+    from ondevice.training.mlx_trainer import bos_to_add, encode
+
+    for name in ("spm", "smollm"):
+        path = vocab_gguf(name)
+        model = GgufModel(path)
+        tokenizer = build_tokenizer(model)
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(model)))
+        bos_id = bos_to_add(tmp_path, tokenizer)
+        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        try:
+            for text in ("hello the world", MARKUP[name]):
+                expected = llm.tokenize(text.encode(), add_bos=llm._model.add_bos_token(), special=True)
+                ((ids, first),) = encode(tokenizer, [text], 256, [0], bos_id)
+                assert ids == expected, (name, text)
+        finally:
+            llm.close()
+        assert (bos_id is not None) == (name == "spm")

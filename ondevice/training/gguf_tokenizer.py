@@ -30,10 +30,10 @@ _LLAMA3 = _CONTRACTIONS + (
 _QWEN2 = _CONTRACTIONS + (
     r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-# `tokenizer.ggml.pre` -> split regex (llama3 and llama-v3 are llama.cpp's other names).
-BPE_SPLIT_REGEX = {"llama-bpe": _LLAMA3, "llama3": _LLAMA3, "llama-v3": _LLAMA3, "qwen2": _QWEN2}
-# llama.cpp emits a pre-token that is itself in the vocabulary without merging (Llama 3 only).
-IGNORE_MERGES = ("llama-bpe", "llama3", "llama-v3")
+# llama.cpp's names for Llama 3's pre-tokenizer.
+LLAMA3_NAMES = ("llama-bpe", "llama3", "llama-v3")
+# `tokenizer.ggml.pre` -> split regex.
+BPE_SPLIT_REGEX = {**{name: _LLAMA3 for name in LLAMA3_NAMES}, "qwen2": _QWEN2}
 # GPT-2's own split (what ByteLevel's built-in regex does), optionally after splitting digits.
 GPT2_PRE_TOKENIZERS = {"default": False, "gpt2": False, "smollm": True}  # name -> digits first
 
@@ -97,8 +97,9 @@ def _byte_level_bpe(model):
     tokens = model.field("tokenizer.ggml.tokens")
     merges = [tuple(m.split(" ", 1)) for m in model.field("tokenizer.ggml.merges")]
     vocab = {token: index for index, token in enumerate(tokens)}
+    # llama.cpp emits a Llama 3 pre-token that is itself in the vocabulary without merging.
     tokenizer = Tokenizer(
-        models.BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre in IGNORE_MERGES)
+        models.BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre in LLAMA3_NAMES)
     )
     if pre in BPE_SPLIT_REGEX:
         splitters = [
@@ -179,6 +180,18 @@ def _add_added_tokens(tokenizer, model) -> None:
     tokenizer.add_tokens([t for t in added if not t.special])
 
 
+def adds_bos(model) -> bool:
+    """Whether llama.cpp puts BOS before every text it tokenizes (the engine and its trainer do).
+
+    The GGUF's flag, else llama.cpp's default: SentencePiece and Llama 3 vocabularies add it.
+    """
+    flag = model.field("tokenizer.ggml.add_bos_token")
+    if flag is not None:
+        return bool(flag)
+    kind, pre = model.field("tokenizer.ggml.model"), model.field("tokenizer.ggml.pre")
+    return kind == "llama" or (kind == "gpt2" and pre in LLAMA3_NAMES)
+
+
 def tokenizer_config(model) -> dict:
     """tokenizer_config.json: chat template and special tokens, for `transformers` users."""
     tokens = model.field("tokenizer.ggml.tokens")
@@ -193,7 +206,7 @@ def tokenizer_config(model) -> dict:
         "eos_token": token("eos_token_id"),
         "unk_token": token("unknown_token_id"),
         "pad_token": token("padding_token_id"),
-        "add_bos_token": bool(model.field("tokenizer.ggml.add_bos_token", False)),
+        "add_bos_token": adds_bos(model),
         "add_eos_token": bool(model.field("tokenizer.ggml.add_eos_token", False)),
         "clean_up_tokenization_spaces": False,
         "model_max_length": int(model.arch_field("context_length", 2048)),

@@ -6,6 +6,7 @@ BLAS a step is ~20x slower.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import time
@@ -98,12 +99,12 @@ class MlxTrainer(Trainer):
 
         callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "converting"})
         _check_cancel(callback)
-        model, tokenizer = load_mlx_model(
-            ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
-        )
+        model_dir = ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
+        model, tokenizer = load_mlx_model(model_dir)
         callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "tokenizing"})
         starts = dataset.answer_starts() if args.completion_only else None
-        sequences = encode(tokenizer, dataset.texts(), args.max_seq_len, starts)
+        bos_id = bos_to_add(model_dir, tokenizer)
+        sequences = encode(tokenizer, dataset.texts(), args.max_seq_len, starts, bos_id)
         _check_cancel(callback)
 
         mx.random.seed(args.seed)
@@ -203,13 +204,27 @@ def _set_rope_freq_factors(model, config: dict) -> None:
         layer.self_attn.rope._freqs = periods
 
 
+def bos_to_add(model_dir: Path, tokenizer) -> int | None:
+    """The BOS id llama.cpp puts before every text of this model, or None if it adds none."""
+    config = json.loads((Path(model_dir) / "tokenizer_config.json").read_text())
+    if not config.get("add_bos_token") or not config.get("bos_token"):
+        return None
+    return tokenizer.token_to_id(config["bos_token"])
+
+
 def encode(
-    tokenizer, texts: list[str], max_seq_len: int, answer_starts: list[int] | None = None
+    tokenizer,
+    texts: list[str],
+    max_seq_len: int,
+    answer_starts: list[int] | None = None,
+    bos_id: int | None = None,
 ) -> list[tuple[list[int], int]]:
     """Token ids of each text, cut to `max_seq_len`; texts already hold their chat markup.
 
     Args:
         answer_starts: per text, the character where the trained part begins (None: all of it).
+        bos_id: put before every text, as llama.cpp's engine and trainer do for this model
+            (even when the text's own markup starts with BOS: they add it regardless).
 
     Returns:
         (ids, index of the first taught token) per text; tokens before it are anchored to the
@@ -217,10 +232,15 @@ def encode(
     """
     encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
     out = []
+    lead = [] if bos_id is None else [bos_id]
     for index, item in enumerate(encoded):
-        ids = item.ids[:max_seq_len]
+        ids = (lead + item.ids)[:max_seq_len]
         start_char = answer_starts[index] if answer_starts else 0
-        first = next((i for i, (begin, _end) in enumerate(item.offsets) if begin >= start_char), len(ids))
+        starts = [None] * len(lead) + [begin for begin, _end in item.offsets]
+        first = next(
+            (i for i, begin in enumerate(starts) if begin is not None and begin >= start_char),
+            len(ids),
+        )
         first = max(first, 1)  # the first token has no prediction
         if len(ids) >= 2:
             out.append((ids, first))
