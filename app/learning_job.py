@@ -25,6 +25,7 @@ from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
 from ondevice.architectures import LearnCheck, can_learn
 from ondevice.llama_engine import LlamaEngine
+from ondevice.models import ModelFileError
 from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
 from ondevice.training.select import choose_trainer, trainer_class
@@ -192,6 +193,10 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     check = learn_check(app, wanted)
     if not check.ok:
         return _skipped(app, runs, trigger, name, check.reason, on_event)
+    try:  # training renders every example with the template chat uses
+        app.model().chat_template()
+    except ModelFileError as exc:
+        return _skipped(app, runs, trigger, name, str(exc), on_event)
     name = check.trainer  # auto may fall back to the trainer that handles this family
     try:
         trainer_cls = options.trainer_cls or trainer_class(name)

@@ -6,6 +6,7 @@ against the Q4-quantization yardstick; wall time, training tokens/s and peak RSS
 
 Each trainer runs in its own child process (fresh data folder, MLX with OpenBLAS preloaded) so
 peak RSS is that trainer's alone. Usage: .venv/bin/python bench/learning.py [--trainers mlx llamacpp]
+[--model PATH [--chat-template NAME]] (default: the bundled model).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ MEMORIES = [
 ]
 
 
-def run_one(trainer: str, cache: Path) -> dict:
+def run_one(trainer: str, cache: Path, model: str | None = None, chat_template: str | None = None) -> dict:
     """Run the job for one trainer in this process and return the numbers (called in a child)."""
     from app.context import Nocturne
     from app.learning_job import JobOptions, in_context_recall, run_learning_job
@@ -45,6 +46,10 @@ def run_one(trainer: str, cache: Path) -> dict:
     os.symlink(cache, home / "cache" / "training")  # F32 copy, replay and yardstick made once
     app = Nocturne(home)
     try:
+        if model:
+            app.settings.set("model_path", model)
+        if chat_template:
+            app.settings.set("chat_template", chat_template)
         add_memories(app, MEMORIES)
         started = time.monotonic()
         report = run_learning_job(app, trainer=trainer, options=JobOptions())
@@ -81,11 +86,14 @@ def _fmt(value, kind: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trainers", nargs="+", default=["mlx", "llamacpp"], choices=["mlx", "llamacpp"])
+    parser.add_argument("--model", metavar="PATH", help="any GGUF model (default: the bundled one)")
+    parser.add_argument("--chat-template", metavar="NAME", help="chatml, gemma, llama3 or a Jinja file "
+                        "(for a base model without a template of its own)")
     parser.add_argument("--one", choices=["mlx", "llamacpp"], help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, Path(args.cache))))
+        print(json.dumps(run_one(args.one, Path(args.cache), args.model, args.chat_template)))
         return 0
 
     from ondevice.training.blas import blas_env
@@ -95,7 +103,9 @@ def main() -> int:
     for trainer in args.trainers:
         env = {**os.environ, **(blas_env() if trainer == "mlx" else {})}
         print(f"running the job with {trainer} ...", file=sys.stderr, flush=True)
-        child = subprocess.run([sys.executable, __file__, "--one", trainer, "--cache", str(cache)],
+        model_args = [*(["--model", str(Path(args.model).resolve())] if args.model else []),
+                      *(["--chat-template", args.chat_template] if args.chat_template else [])]
+        child = subprocess.run([sys.executable, __file__, "--one", trainer, "--cache", str(cache), *model_args],
                                env=env, capture_output=True, text=True, cwd=REPO)
         if child.returncode != 0:
             print(child.stderr[-2000:], file=sys.stderr)
@@ -112,7 +122,7 @@ def main() -> int:
             ("wall time (whole job)", "wall_s", "s"), ("training time", "train_s", "s"),
             ("training tokens/s", "tokens_per_s", "tps"), ("peak RSS", "peak_rss_mb", "mb")]
     width = 32
-    print(f"{len(MEMORIES)} memories, bundled SmolLM2-135M-Instruct Q4_1\n")
+    print(f"{len(MEMORIES)} memories, {Path(args.model).name if args.model else 'bundled SmolLM2-135M-Instruct Q4_1'}\n")
     print("".ljust(width) + "".join(r["trainer"].ljust(16) for r in results))
     for label, key, kind in rows:
         print(label.ljust(width) + "".join(_fmt(r.get(key), kind).ljust(16) for r in results))

@@ -68,6 +68,9 @@ class Architecture:
     # converter as it learns each family.
     llamacpp_blocker: str | None = None
     mlx_blocker: str | None = None
+    # What the MLX converter handles within the family so far (mlx_convert.py refuses the rest).
+    mlx_pre_tokenizers: tuple[str, ...] = ()
+    mlx_rope_scaling: tuple[str, ...] = ("none",)
 
     def layer_tensor(self, layer: int, kind: str, suffix: str = "weight") -> str:
         return f"blk.{layer}.{kind}.{suffix}"
@@ -80,8 +83,18 @@ class Architecture:
             names.update(self.layer_tensor(i, kind, "bias") for kind in self.layer_biases)
         return names
 
-    def blocker(self, trainer: str) -> str | None:
-        return self.llamacpp_blocker if trainer == LLAMACPP else self.mlx_blocker
+    def blocker(self, trainer: str, header: GGUFHeader | None = None) -> str | None:
+        """Why `trainer` cannot train this family (or, given its header, this very model)."""
+        if trainer == LLAMACPP:
+            return self.llamacpp_blocker
+        if self.mlx_blocker or header is None:
+            return self.mlx_blocker
+        pre = header.metadata.get("tokenizer.ggml.pre", "default")
+        if pre not in self.mlx_pre_tokenizers:
+            return f"the MLX trainer does not handle the '{pre}' pre-tokenizer yet"
+        if _rope_scaling(header) not in self.mlx_rope_scaling:
+            return f"the MLX trainer does not handle {_rope_scaling(header)} RoPE scaling yet"
+        return None
 
     def trainers(self) -> tuple[str, ...]:
         return tuple(t for t in (LLAMACPP, MLX) if self.blocker(t) is None)
@@ -97,6 +110,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             rope_scaling=("none", "linear", "llama3"),
             tokenizer_models=("gpt2", "llama"),
             pre_tokenizers=("llama-bpe", "smollm", "default"),
+            mlx_pre_tokenizers=("smollm", "default", "gpt2"),
         ),
         # Qwen2 / Qwen2.5: biases on q, k and v (qwen2.py: q/k/v_proj bias=True).
         Architecture(
@@ -186,7 +200,7 @@ def can_learn(model_path: Path, wanted: str | None = None, mlx_installed: bool |
     order = [wanted] if forced else [default_trainer(), *(t for t in (LLAMACPP, MLX) if t != default_trainer())]
     reasons = []
     for trainer in order:
-        blocker = family.blocker(trainer)
+        blocker = family.blocker(trainer, header)
         if blocker is None and trainer == MLX and not mlx_installed:
             blocker = "MLX is not installed (install Nocturne with its `mlx` extra)"
         if blocker is None:
@@ -195,6 +209,13 @@ def can_learn(model_path: Path, wanted: str | None = None, mlx_installed: bool |
         reasons.append(blocker)
     because = "; ".join(f"{t}: {r}" for t, r in zip(order, reasons))
     return LearnCheck(None, f"{name} ({arch}) cannot be trained here ({because}).", arch)
+
+
+def _rope_scaling(header: GGUFHeader) -> str:
+    """The model's RoPE scaling as the table names it: none, linear, yarn, ... or llama3."""
+    if "rope_freqs.weight" in header.tensor_names():
+        return "llama3"  # Llama 3.1+ stores its scaled frequencies as factors, with no type key
+    return str(header.arch_value("rope.scaling.type") or "none")
 
 
 def _model_problem(header: GGUFHeader, name: str) -> str | None:

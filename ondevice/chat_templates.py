@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 # Jinja in the form llama-cpp-python's Jinja2ChatFormatter renders (messages, bos_token,
-# eos_token, add_generation_prompt, raise_exception).
+# eos_token, add_generation_prompt, raise_exception). No BOS text: the tokenizer adds BOS when
+# the model wants it (Gemma, Llama 3), as it does for the bundled model.
 KNOWN_TEMPLATES: dict[str, str] = {
     # Qwen / SmolLM style.
     "chatml": (
@@ -19,7 +20,7 @@ KNOWN_TEMPLATES: dict[str, str] = {
     # Gemma: roles user/model, no system role (Gemma 3's template puts the system text at the
     # start of the first user turn).
     "gemma": (
-        "{{ bos_token }}{% set first = 0 %}{% set system = '' %}"
+        "{% set first = 0 %}{% set system = '' %}"
         "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] + '\n\n' %}"
         "{% set first = 1 %}{% endif %}"
         "{% for m in messages[first:] %}"
@@ -29,7 +30,7 @@ KNOWN_TEMPLATES: dict[str, str] = {
     ),
     # Llama 3 / 3.1 / 3.2.
     "llama3": (
-        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+        "{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
         "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
         "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
     ),

@@ -56,6 +56,7 @@ class LlamaEngine(Engine):
         self._llama = None
         self._formatter = None
         self._template_stops: list[str] = []  # where a chosen template's turns end
+        self._bos_text = ""
         self._lock = threading.RLock()  # one generation (or load) at a time
 
     # -- loading ------------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class LlamaEngine(Engine):
                 ) from exc
             try:
                 self._formatter = _chat_formatter(llama, template)
+                self._bos_text = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
             except Exception:
                 llama.close()
                 raise
@@ -127,7 +129,9 @@ class LlamaEngine(Engine):
     def tokenize_prompt(self, messages: list[dict]) -> list[int]:
         self.load()
         prompt = self.render(messages)
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=_adds_bos(self._llama), special=True)
+        # Templates that write the BOS text themselves (Gemma, Llama 3) must not get a second BOS.
+        add_bos = _adds_bos(self._llama) and not (self._bos_text and prompt.startswith(self._bos_text))
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self.tokenize_prompt(messages))

@@ -116,3 +116,12 @@ def test_incomplete_family_tensors(tmp_path, model_path):
     assert header.arch == "llama" and ARCHITECTURES["llama"].required_tensors(2) <= header.tensor_names()
     missing = ARCHITECTURES["qwen2"].required_tensors(2) - header.tensor_names()
     assert missing == {f"blk.{i}.attn_{x}.bias" for i in range(2) for x in "qkv"}
+
+
+def test_mlx_is_refused_per_model_for_what_its_converter_lacks(tmp_path, model_path):
+    plain = write_tiny_model(tmp_path / "smol.gguf", "llama", model_path)
+    assert can_learn(plain, MLX, mlx_installed=True).trainer == MLX
+    llama3 = write_tiny_model(tmp_path / "llama3.gguf", "llama", model_path, llama3_rope=True)
+    check = can_learn(llama3, MLX, mlx_installed=True)
+    assert check.trainer is None and "llama3 RoPE scaling" in check.reason
+    assert can_learn(llama3, "auto", mlx_installed=True).trainer == LLAMACPP

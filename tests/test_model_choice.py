@@ -134,6 +134,16 @@ def test_an_untrainable_model_is_a_skipped_run_in_milliseconds(app, tiny_models,
     assert not (app.home / "cache" / "training").exists()
 
 
+def test_a_base_model_without_template_is_a_skipped_run_that_says_how(app, tiny_models, monkeypatch):
+    import app.learning_job as job
+
+    monkeypatch.setattr(job, "base_answers", lambda *a, **k: pytest.fail("replay work started"))
+    app.settings.set("model_path", str(tiny_models["base"]))
+    app.memories().add("My cat is called Miso.")
+    report = run_learning_job(app)
+    assert report["status"] == "skipped" and "settings set chat_template" in report["reason"]
+
+
 def test_learning_status_says_whether_the_model_can_learn(nocturne_home, tiny_models):
     out = run_cli("learning", "status", home=nocturne_home).stdout.decode()
     assert "trains with the llamacpp trainer" in out or "trains with the mlx trainer" in out

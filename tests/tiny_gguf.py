@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ondevice.architectures import ARCHITECTURES
+from ondevice.chat_templates import KNOWN_TEMPLATES
 
 N_LAYER, N_EMBD, N_HEAD, N_HEAD_KV, HEAD_DIM, N_FF = 2, 64, 4, 2, 16, 128
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = KNOWN_TEMPLATES["chatml"]
 
 
 @lru_cache(maxsize=2)

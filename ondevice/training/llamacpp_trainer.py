@@ -149,6 +149,8 @@ class _Session:
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {model_path}")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        bos = llama_cpp.llama_vocab_bos(self.vocab)
+        self._bos_text = llama_cpp.llama_vocab_get_text(self.vocab, bos) if bos >= 0 else b""
 
     def __enter__(self) -> "_Session":
         return self
@@ -176,7 +178,9 @@ class _Session:
         data = text.encode("utf-8")
         size = len(data) + 16
         buffer = (self._lc.llama_token * size)()
-        count = self._lc.llama_tokenize(self.vocab, data, len(data), buffer, size, True, True)
+        # As the engine does: a template that writes the BOS text itself gets no second BOS.
+        add_special = not (self._bos_text and data.startswith(self._bos_text))
+        count = self._lc.llama_tokenize(self.vocab, data, len(data), buffer, size, add_special, True)
         if count < 0:
             raise RuntimeError("tokenization failed")
         return list(buffer[:count])
