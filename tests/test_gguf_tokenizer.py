@@ -148,3 +148,18 @@ def test_bos_is_put_before_each_text_as_llama_cpp_does(vocab_gguf, tmp_path):
         finally:
             llm.close()
         assert (bos_id is not None) == (name == "spm")
+
+
+def test_the_table_promises_only_what_the_mlx_converter_builds():
+    """can_learn answers from the table's MLX fields; the converter must handle each of them."""
+    from ondevice.architectures import ARCHITECTURES
+    from ondevice.training.gguf_tokenizer import supported_pre_tokenizers
+
+    for family in ARCHITECTURES.values():
+        if family.mlx_blocker:
+            continue
+        if family.tokenizer_models == ("llama",):  # SentencePiece only: no pre-tokenizer
+            assert family.mlx_pre_tokenizers == ("default",)
+        else:
+            assert set(family.mlx_pre_tokenizers) <= set(supported_pre_tokenizers()), family.name
+        assert set(family.mlx_rope_scaling) <= {"none", "linear", "llama3"}, family.name
