@@ -158,8 +158,5 @@ def test_the_table_promises_only_what_the_mlx_converter_builds():
     for family in ARCHITECTURES.values():
         if family.mlx_blocker:
             continue
-        if family.tokenizer_models == ("llama",):  # SentencePiece only: no pre-tokenizer
-            assert family.mlx_pre_tokenizers == ("default",)
-        else:
-            assert set(family.mlx_pre_tokenizers) <= set(supported_pre_tokenizers()), family.name
+        assert set(family.mlx_pre_tokenizers) <= set(supported_pre_tokenizers()), family.name
         assert set(family.mlx_rope_scaling) <= {"none", "linear", "llama3"}, family.name
