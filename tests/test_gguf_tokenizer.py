@@ -127,7 +127,8 @@ def test_unknown_pre_tokenizer_is_refused_in_one_sentence(tmp_path):
 
 
 def test_bos_is_put_before_each_text_as_llama_cpp_does(vocab_gguf, tmp_path):
-    """Gemma-style vocabularies get BOS from llama.cpp whatever the text; SmolLM's get none."""
+    """Gemma-style vocabularies get one BOS (none added if the text starts with it, as the
+    engine does); SmolLM's get none."""
     import json
 
     from ondevice.training.gguf_tokenizer import tokenizer_config
@@ -141,8 +142,9 @@ def test_bos_is_put_before_each_text_as_llama_cpp_does(vocab_gguf, tmp_path):
         bos_id = bos_to_add(tmp_path, tokenizer)
         llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         try:
-            for text in ("hello the world", MARKUP[name]):
-                expected = llm.tokenize(text.encode(), add_bos=llm._model.add_bos_token(), special=True)
+            for text in ("hello the world", MARKUP[name], "<bos>hello"):
+                add_bos = llm._model.add_bos_token() and not text.startswith("<bos>")
+                expected = llm.tokenize(text.encode(), add_bos=add_bos, special=True)
                 ((ids, first),) = encode(tokenizer, [text], 256, [0], bos_id)
                 assert ids == expected, (name, text)
         finally:

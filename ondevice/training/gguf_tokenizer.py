@@ -181,7 +181,7 @@ def _add_added_tokens(tokenizer, model) -> None:
 
 
 def adds_bos(model) -> bool:
-    """Whether llama.cpp puts BOS before every text it tokenizes (the engine and its trainer do).
+    """Whether llama.cpp puts BOS before a text it tokenizes (the engine and its trainer do).
 
     The GGUF's flag, else llama.cpp's default: SentencePiece and Llama 3 vocabularies add it.
     """

@@ -223,8 +223,8 @@ def encode(
 
     Args:
         answer_starts: per text, the character where the trained part begins (None: all of it).
-        bos_id: put before every text, as llama.cpp's engine and trainer do for this model
-            (even when the text's own markup starts with BOS: they add it regardless).
+        bos_id: put before each text that does not already start with it, as llama.cpp's
+            engine and trainer do for this model.
 
     Returns:
         (ids, index of the first taught token) per text; tokens before it are anchored to the
@@ -232,8 +232,8 @@ def encode(
     """
     encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
     out = []
-    lead = [] if bos_id is None else [bos_id]
     for index, item in enumerate(encoded):
+        lead = [bos_id] if bos_id is not None and item.ids[:1] != [bos_id] else []
         ids = (lead + item.ids)[:max_seq_len]
         start_char = answer_starts[index] if answer_starts else 0
         starts = [None] * len(lead) + [begin for begin, _end in item.offsets]
