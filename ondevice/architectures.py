@@ -100,7 +100,9 @@ class Architecture:
         return tuple(t for t in (LLAMACPP, MLX) if self.blocker(t) is None)
 
 
-_MLX_NOT_YET = "the MLX trainer does not convert this architecture yet"
+# The MLX converter rebuilds these tokenizers whatever the family (training/gguf_tokenizer.py;
+# "default" is also SentencePiece's).
+_MLX_PRE_TOKENIZERS = ("default", "gpt2", "smollm", "llama-bpe", "llama3", "llama-v3", "qwen2")
 
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
@@ -112,19 +114,22 @@ ARCHITECTURES: dict[str, Architecture] = {
             rope_scaling=("none", "linear", "llama3"),
             tokenizer_models=("gpt2", "llama"),
             pre_tokenizers=("llama-bpe", "smollm", "default"),
-            mlx_pre_tokenizers=("smollm", "default", "gpt2"),
+            mlx_pre_tokenizers=_MLX_PRE_TOKENIZERS,
+            mlx_rope_scaling=("none", "linear", "llama3"),
         ),
         # Qwen2 / Qwen2.5: biases on q, k and v (qwen2.py: q/k/v_proj bias=True).
         Architecture(
             name="qwen2", hf_class="Qwen2ForCausalLM", mlx_model_type="qwen2",
             layer_weights=_LAYER, layer_biases=("attn_q", "attn_k", "attn_v"), rope_type="neox",
-            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",), mlx_blocker=_MLX_NOT_YET,
+            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",),
+            mlx_pre_tokenizers=_MLX_PRE_TOKENIZERS, mlx_rope_scaling=("none", "linear"),
         ),
         # Qwen3 dense: no biases, RMSNorm on each q/k head (qwen3.py q_norm / k_norm).
         Architecture(
             name="qwen3", hf_class="Qwen3ForCausalLM", mlx_model_type="qwen3",
             layer_weights=_LAYER + ("attn_q_norm", "attn_k_norm"), rope_type="neox", qk_norm=True,
-            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",), mlx_blocker=_MLX_NOT_YET,
+            rope_scaling=("none", "yarn"), pre_tokenizers=("qwen2",),
+            mlx_pre_tokenizers=_MLX_PRE_TOKENIZERS, mlx_rope_scaling=("none", "linear"),
         ),
         # Gemma 3 text (gemma3_text.py): q/k norms, post-attention / post-FFW norms, GeGLU with
         # tanh-approximated GELU, embeddings scaled by sqrt(n_embd), 5 sliding-window layers per
@@ -139,7 +144,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             # ggml.c aborts: "unsupported glu op for backward pass: GEGLU" (tests/test_arch_training.py).
             llamacpp_blocker=("ggml has no backward pass for GEGLU (Gemma's gated GELU "
                               "feed-forward), so llama.cpp's optimizer cannot train it"),
-            mlx_blocker=_MLX_NOT_YET,
+            mlx_pre_tokenizers=_MLX_PRE_TOKENIZERS, mlx_rope_scaling=("none", "linear"),
         ),
     )
 }

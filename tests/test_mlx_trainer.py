@@ -30,6 +30,7 @@ from ondevice.training.mlx_trainer import (  # noqa: E402
     lora_pairs,
 )
 from ondevice.training.rope import permute_rows, unpermute_rows  # noqa: E402
+from tests.mlx_helpers import corr, cpp_logits, mlx_logits, random_lora_b  # noqa: E402
 from ondevice.training.types import (  # noqa: E402
     Example,
     ProgressCallback,
@@ -81,35 +82,11 @@ def gguf_model(base_path) -> GgufModel:
     return GgufModel(base_path)
 
 
-def cpp_logits(base_path: Path, tokens: list[int], lora: Path | None = None) -> np.ndarray:
-    """llama.cpp's logits for every position, optionally with a LoRA adapter loaded."""
-    llm = llama_cpp.Llama(
-        model_path=str(base_path),
-        lora_path=str(lora) if lora else None,
-        logits_all=True,
-        n_ctx=256,
-        verbose=False,
-    )
-    try:
-        llm.eval(tokens)
-        return np.array(llm.scores[: len(tokens)], dtype=np.float32)
-    finally:
-        llm.close()
-
-
-def mlx_logits(model, tokens: list[int]) -> np.ndarray:
-    return np.array(model(mx.array([tokens]))[0], dtype=np.float32)
-
-
 def nll(logits: np.ndarray, tokens: list[int]) -> float:
     """Mean next-token negative log-likelihood of `tokens` under per-position logits."""
     shifted = logits[:-1] - logits[:-1].max(-1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     return float(-logp[np.arange(len(tokens) - 1), tokens[1:]].mean())
-
-
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
 # --- RoPE permutation -------------------------------------------------------------------
@@ -187,17 +164,10 @@ def test_tokenizer_matches_llama_cpp(mlx_dir, base_path):
 
 def random_lora(mlx_dir, targets, std, seed=0):
     """A fresh model with LoRA on every layer and random (non-zero) B matrices."""
-    from mlx_lm.tuner.lora import LoRALinear
-
     model, tokenizer = load_mlx_model(mlx_dir)
     mx.random.seed(seed)
     apply_lora(model, TrainArgs(rank=8, alpha=16, num_layers=30, targets=targets))
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        for _, module in layer.named_modules():
-            if isinstance(module, LoRALinear):
-                shape = module.lora_b.shape
-                module.lora_b = mx.array(rng.normal(0, std, shape).astype(np.float32))
+    random_lora_b(model, std, seed)
     return model, tokenizer
 
 

@@ -61,6 +61,9 @@ def write_tiny_model(
     split_max_tensors: int = 0,
     weight_type: str = "F32",
     seed: int = 0,
+    weight_std: float = 0.02,
+    norm_std: float = 0.0,
+    n_layer: int = N_LAYER,
 ) -> Path:
     """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
 
@@ -73,6 +76,10 @@ def write_tiny_model(
         llama3_rope: add Llama 3's `rope_freqs.weight` frequency factors.
         extra_tensors: more tensors (e.g. expert weights a refused model has).
         split_max_tensors: >0 writes a split model with at most this many tensors per part.
+        weight_std, norm_std: (MLX tests) larger weights make attention, and so RoPE
+            and the sliding window, change the logits; norm weights 1 + N(0, norm_std) make
+            every norm matter.
+        n_layer: layers (mlx-lm's gemma3 needs a full sliding-window pattern, 6).
         weight_type: the GGML type of the layers' matrices (F32, F16, Q8_0, Q4_0, ...; quantized
             with gguf.quants as a downloaded model would be).
 
@@ -87,7 +94,7 @@ def write_tiny_model(
     writer.add_name(f"tiny-{arch}")
     writer.add_context_length(2048)
     writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
+    writer.add_block_count(n_layer)
     writer.add_feed_forward_length(N_FF)
     writer.add_head_count(N_HEAD)
     writer.add_head_count_kv(N_HEAD_KV)
@@ -102,10 +109,15 @@ def write_tiny_model(
     writer.add_vocab_size(vocab)
 
     def matrix(n_out: int, n_in: int) -> np.ndarray:
-        return (rng.standard_normal((n_out, n_in)) * 0.02).astype(np.float32)
+        return (rng.standard_normal((n_out, n_in)) * weight_std).astype(np.float32)
+
+    def norm(n: int) -> np.ndarray:
+        if not norm_std:  # draw nothing, so the other weights stay what they were
+            return np.ones(n, np.float32)
+        return (1.0 + rng.standard_normal(n) * norm_std).astype(np.float32)
 
     writer.add_tensor("token_embd.weight", matrix(vocab, N_EMBD))
-    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, np.float32))
+    writer.add_tensor("output_norm.weight", norm(N_EMBD))
     if family.tied_embeddings != "always":
         writer.add_tensor("output.weight", matrix(vocab, N_EMBD))
     if llama3_rope:
@@ -117,11 +129,11 @@ def write_tiny_model(
         "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
     }
     qtype = gguf.GGMLQuantizationType[weight_type]
-    for i in range(N_LAYER):
+    for i in range(n_layer):
         for kind in family.layer_weights:
             shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
             if len(shape) == 1:
-                writer.add_tensor(f"blk.{i}.{kind}.weight", np.ones(shape, np.float32))
+                writer.add_tensor(f"blk.{i}.{kind}.weight", norm(shape[0]))
             elif qtype == gguf.GGMLQuantizationType.F32:
                 writer.add_tensor(f"blk.{i}.{kind}.weight", matrix(*shape))
             else:

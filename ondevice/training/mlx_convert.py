@@ -1,10 +1,11 @@
 """Turn the app's base GGUF into an mlx-lm model directory (float32), cached per base hash.
 
 `transformers` cannot read a GGUF without torch and no model hub is reachable, so the
-conversion is done here from the GGUF alone: dequantized weights renamed to Hugging Face Llama
-names (q/k rows put back into HF's RoPE order), a config.json from the GGUF metadata and a
-`tokenizers` tokenizer rebuilt from the GGUF vocabulary so MLX sees the same token ids as
-llama.cpp.
+conversion is done here from the GGUF alone: dequantized weights renamed to the Hugging Face
+names of mlx-lm's own class for the family (llama, qwen2, qwen3, gemma3_text), undoing what
+llama.cpp's converter did to them (q/k RoPE row order, Gemma's +1 on norms), a config.json
+from the GGUF metadata, and a tokenizer rebuilt from the GGUF vocabulary (`gguf_tokenizer`)
+so MLX sees the same token ids as llama.cpp.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .rope import unpermute_rows
+from ..architectures import ARCHITECTURES, Architecture
 from ..process import pid_alive
+from .gguf_file import GgufFile
+from .gguf_tokenizer import build_tokenizer, require_supported_tokenizer, tokenizer_config
+from .rope import unpermute_rows
 from .types import UnsupportedModel
 
 # Bump when the output layout changes, so stale caches are rebuilt instead of trusted.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 MARKER = "nocturne_convert.json"
+# config.json key holding Llama 3's per-frequency RoPE divisors (the GGUF's rope_freqs).
+FREQ_FACTORS_KEY = "nocturne_rope_freq_factors"
 
-SUPPORTED_ARCHITECTURES = ("llama",)
-
-# GGUF tensor kind -> HF module path inside `model.layers.N`.
+# GGUF tensor kind -> HF module path inside `model.layers.N`, shared by every family.
 LAYER_NAMES = {
     "attn_norm": "input_layernorm",
     "attn_q": "self_attn.q_proj",
@@ -38,6 +42,10 @@ LAYER_NAMES = {
     "ffn_gate": "mlp.gate_proj",
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
+    "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm",
+    "post_attention_norm": "post_attention_layernorm",
+    "post_ffw_norm": "post_feedforward_layernorm",
 }
 GLOBAL_NAMES = {
     "token_embd.weight": "model.embed_tokens.weight",
@@ -45,35 +53,47 @@ GLOBAL_NAMES = {
     "output.weight": "lm_head.weight",
 }
 
-# llama.cpp token types (gguf.TokenType): CONTROL and USER_DEFINED tokens are added tokens.
-TOKEN_CONTROL = 3
-TOKEN_USER_DEFINED = 4
+
+def mlx_family(arch: str) -> Architecture:
+    """The table entry for `arch`, if the MLX trainer handles it (else UnsupportedModel)."""
+    family = ARCHITECTURES.get(arch)
+    if family is None or family.mlx_blocker:
+        supported = [name for name, entry in ARCHITECTURES.items() if not entry.mlx_blocker]
+        why = f": {family.mlx_blocker}" if family else ""
+        raise UnsupportedModel(
+            f"architecture '{arch or 'unknown'}' is not supported by the MLX trainer{why} "
+            f"(supported: {', '.join(supported)})"
+        )
+    return family
+
+
+def layer_names(family: Architecture) -> dict[str, str]:
+    """GGUF tensor kind -> HF module for this family."""
+    names = dict(LAYER_NAMES)
+    if "post_attention_norm" in family.extra_layer_norms:
+        # With a norm after attention (Gemma), HF's post_attention_layernorm is that one and
+        # GGUF's ffn_norm is the norm before the feed-forward block.
+        names["ffn_norm"] = "pre_feedforward_layernorm"
+    return names
+
+
+def rope_permuted(family: Architecture) -> bool:
+    """llama.cpp's converter permuted q/k rows: its "norm" RoPE rotates adjacent pairs."""
+    return family.rope_type == "norm"
 
 
 class GgufModel:
-    """The metadata of a GGUF we need, decoded once (architecture, sizes, tokenizer)."""
+    """The metadata and tensors of a GGUF, read once (architecture, sizes, tokenizer)."""
 
     def __init__(self, path: Path):
-        import gguf
-
         self.path = Path(path)
-        self.reader = gguf.GGUFReader(str(self.path))
+        self.file = GgufFile(self.path)
+        self.tensors = self.file.tensors
         self.arch = str(self.field("general.architecture") or "")
 
     def field(self, key: str, default=None):
         """A metadata value as a Python scalar, string or list (None/default when absent)."""
-        import gguf
-
-        field = self.reader.fields.get(key)
-        if field is None or not field.types:
-            return default
-        if field.types[0] == gguf.GGUFValueType.ARRAY:
-            if len(field.types) > 1 and field.types[1] == gguf.GGUFValueType.STRING:
-                return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
-            return [field.parts[i][0].item() for i in field.data]
-        if field.types[0] == gguf.GGUFValueType.STRING:
-            return bytes(field.parts[field.data[0]]).decode("utf-8")
-        return field.parts[field.data[0]][0].item()
+        return self.file.metadata.get(key, default)
 
     def arch_field(self, key: str, default=None):
         return self.field(f"{self.arch}.{key}", default)
@@ -88,11 +108,17 @@ class GgufModel:
 
 
 def require_supported(model: GgufModel) -> None:
-    """Raise UnsupportedModel unless the GGUF is an architecture the MLX trainer handles."""
-    if model.arch not in SUPPORTED_ARCHITECTURES:
+    """Raise UnsupportedModel, from the header alone, unless the MLX trainer handles the GGUF."""
+    try:
+        mlx_family(model.arch)
+    except UnsupportedModel as error:
+        raise UnsupportedModel(f"{model.path.name}: {error}") from None
+    require_supported_tokenizer(model)
+    kind = model.arch_field("rope.scaling.type")
+    if kind not in (None, "none", "linear"):
         raise UnsupportedModel(
-            f"{model.path.name}: architecture '{model.arch or 'unknown'}' is not supported by the "
-            f"MLX trainer (supported: {', '.join(SUPPORTED_ARCHITECTURES)})"
+            f"{model.path.name}: RoPE scaling '{kind}' is not supported by the MLX trainer "
+            "(supported: Llama 3's, and linear)"
         )
 
 
@@ -100,7 +126,7 @@ def ensure_mlx_model(gguf_path: Path, base_sha256: str, cache_dir: Path) -> Path
     """Return the cached mlx-lm directory for this base model, converting it on first use.
 
     Args:
-        gguf_path: the base GGUF (any llama quantization gguf can dequantize).
+        gguf_path: the base GGUF (any quantization `gguf` can dequantize).
         base_sha256: sha256 of that file; it names the cache entry.
         cache_dir: the app's cache directory; the model lands in cache_dir/mlx/<sha256>/.
 
@@ -108,7 +134,7 @@ def ensure_mlx_model(gguf_path: Path, base_sha256: str, cache_dir: Path) -> Path
         The model directory (config.json, model.safetensors, tokenizer files).
 
     Raises:
-        UnsupportedModel: the GGUF is not a llama-architecture model.
+        UnsupportedModel: an architecture, tokenizer or RoPE scaling the trainer lacks.
     """
     root = Path(cache_dir) / "mlx"
     final = root / base_sha256
@@ -134,7 +160,7 @@ def ensure_mlx_model(gguf_path: Path, base_sha256: str, cache_dir: Path) -> Path
 
 
 def convert(model: GgufModel, out_dir: Path) -> Path:
-    """Write an mlx-lm Llama directory for `model` into `out_dir` (created).
+    """Write an mlx-lm model directory for `model` into `out_dir` (created).
 
     Args:
         model: the opened base GGUF.
@@ -163,20 +189,23 @@ def convert(model: GgufModel, out_dir: Path) -> Path:
 
 
 def build_config(model: GgufModel) -> dict:
-    """An HF/mlx-lm Llama config.json from the GGUF's `llama.*` metadata."""
-    names = {t.name for t in model.reader.tensors}
+    """An HF/mlx-lm config.json from the GGUF's `<arch>.*` metadata."""
+    family = mlx_family(model.arch)
+    names = {t.name for t in model.tensors}
     n_embd = int(model.arch_field("embedding_length"))
     vocab = model.arch_field("vocab_size") or len(model.field("tokenizer.ggml.tokens"))
+    head_dim = int(model.arch_field("attention.key_length", n_embd // model.n_head))
     config = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
+        "model_type": family.mlx_model_type,
+        "architectures": [family.hf_class],
         "hidden_size": n_embd,
         "num_hidden_layers": int(model.arch_field("block_count")),
         "intermediate_size": int(model.arch_field("feed_forward_length")),
         "num_attention_heads": model.n_head,
         "num_key_value_heads": model.n_head_kv,
-        "head_dim": int(model.arch_field("attention.key_length", n_embd // model.n_head)),
+        "head_dim": head_dim,
         "rms_norm_eps": float(model.arch_field("attention.layer_norm_rms_epsilon", 1e-5)),
+        # llama.cpp's default when the key is absent, whatever the family.
         "rope_theta": float(model.arch_field("rope.freq_base", 10000.0)),
         "max_position_embeddings": int(model.arch_field("context_length", 2048)),
         "vocab_size": int(vocab),
@@ -184,99 +213,82 @@ def build_config(model: GgufModel) -> dict:
         "tie_word_embeddings": "output.weight" not in names,
         "torch_dtype": "float32",
     }
+    if family.sliding_window_pattern:
+        # llama.cpp's Gemma 3: every 6th layer global, the others local with base 10000 and
+        # no scaling; attention scaled by 1/sqrt(head_dim).
+        config.update(
+            sliding_window=int(model.arch_field("attention.sliding_window")),
+            sliding_window_pattern=family.sliding_window_pattern,
+            rope_local_base_freq=10000.0,
+            query_pre_attn_scalar=head_dim,
+        )
     for key, field in (("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id")):
         value = model.field(f"tokenizer.ggml.{field}")
         if value is not None:
             config[key] = int(value)
-    if model.arch_field("rope.scaling.type") not in (None, "none"):
-        raise UnsupportedModel(f"{model.path.name}: RoPE scaling is not supported yet")
+    scaling = rope_scaling(model)
+    if scaling:
+        config["rope_scaling"] = scaling
     return config
 
 
-def hf_weights(model: GgufModel):
-    """Yield (HF name, float32 numpy array) for every tensor, q/k rows in HF order."""
-    from gguf.quants import dequantize
+def rope_scaling(model: GgufModel) -> dict | None:
+    """mlx-lm's `rope_scaling` for the GGUF, or None.
 
-    for tensor in model.reader.tensors:
-        shape = tuple(int(n) for n in reversed(tensor.shape))  # GGUF ne is innermost-first
-        array = np.asarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
-        array = array.reshape(shape)
-        name = hf_name(tensor.name)
-        if name.endswith("self_attn.q_proj.weight"):
+    Llama 3's scaling reaches a GGUF as a `rope_freqs` tensor of per-frequency divisors rather
+    than as metadata; it becomes mlx-lm's llama3 RoPE whose frequencies `load_mlx_model` then
+    sets to exactly those divisors (see FREQ_FACTORS_KEY).
+    """
+    factors = rope_freq_factors(model)
+    if factors is not None:
+        return {"rope_type": "llama3", "factor": max(factors), FREQ_FACTORS_KEY: factors}
+    # Other kinds were refused by require_supported before any work.
+    factor = model.arch_field("rope.scaling.factor")
+    if model.arch_field("rope.scaling.type") == "linear" and factor not in (None, 1.0):
+        return {"type": "linear", "factor": float(factor)}
+    return None
+
+
+def rope_freq_factors(model: GgufModel) -> list[float] | None:
+    """The `rope_freqs` tensor (one divisor per rotated pair), if the GGUF has one."""
+    for tensor in model.tensors:
+        if tensor.name == "rope_freqs.weight":
+            return [float(v) for v in tensor.to_float32().ravel()]
+    return None
+
+
+def hf_weights(model: GgufModel):
+    """Yield (HF name, float32 numpy array) for every weight, in mlx-lm's conventions.
+
+    q/k rows go back to HF's rotate-half order for families whose GGUF permuted them, and
+    norms stored with Gemma's +1 folded in lose it again (mlx-lm's Gemma adds it back).
+    """
+    family = mlx_family(model.arch)
+    names = layer_names(family)
+    permuted = rope_permuted(family)
+    for tensor in model.tensors:
+        if tensor.name == "rope_freqs.weight":
+            continue  # not a weight: it is in config.json (see rope_scaling)
+        array = tensor.to_float32()
+        name = hf_name(tensor.name, names, family.name)
+        if permuted and name.endswith("self_attn.q_proj.weight"):
             array = unpermute_rows(array, model.n_head, model.n_head)
-        elif name.endswith("self_attn.k_proj.weight"):
+        elif permuted and name.endswith("self_attn.k_proj.weight"):
             array = unpermute_rows(array, model.n_head, model.n_head_kv)
+        elif family.norm_weight_offset and tensor.name.endswith("norm.weight"):
+            array = array - family.norm_weight_offset
         yield name, np.ascontiguousarray(array)
 
 
-def hf_name(gguf_name: str) -> str:
+def hf_name(gguf_name: str, names: dict[str, str], arch: str) -> str:
     """`blk.3.attn_q.weight` -> `model.layers.3.self_attn.q_proj.weight` (and the globals)."""
     if gguf_name in GLOBAL_NAMES:
         return GLOBAL_NAMES[gguf_name]
     prefix, layer, kind, suffix = gguf_name.split(".", 3)
-    if prefix != "blk" or kind not in LAYER_NAMES:
-        raise UnsupportedModel(f"unexpected tensor {gguf_name} for a llama model")
-    return f"model.layers.{layer}.{LAYER_NAMES[kind]}.{suffix}"
-
-
-def build_tokenizer(model: GgufModel):
-    """A `tokenizers.Tokenizer` equal to llama.cpp's for a GPT-2 style (byte-level BPE) GGUF.
-
-    Digits are split one by one before byte-level BPE, as llama.cpp's `smollm` (and most
-    Llama-3 style) pre-tokenizers do; control tokens become special added tokens so chat
-    markup like <|im_start|> maps to single ids.
-    """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-
-    kind = model.field("tokenizer.ggml.model")
-    if kind != "gpt2":
-        raise UnsupportedModel(f"tokenizer '{kind}' is not supported (only byte-level BPE)")
-    pre = model.field("tokenizer.ggml.pre", "default")
-    if pre not in ("smollm", "default", "gpt2"):
-        raise UnsupportedModel(f"pre-tokenizer '{pre}' is not supported yet")
-    tokens = model.field("tokenizer.ggml.tokens")
-    types = model.field("tokenizer.ggml.token_type") or [1] * len(tokens)
-    merges = [tuple(m.split(" ", 1)) for m in model.field("tokenizer.ggml.merges")]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-    splitters = [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
-    if pre == "smollm":
-        splitters.insert(0, pre_tokenizers.Digits(individual_digits=True))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(splitters)
-    tokenizer.decoder = decoders.ByteLevel()
-    added = [
-        AddedToken(token, special=(kind == TOKEN_CONTROL), normalized=False)
-        for token, kind in zip(tokens, types)
-        if kind in (TOKEN_CONTROL, TOKEN_USER_DEFINED)
-    ]
-    tokenizer.add_special_tokens([t for t in added if t.special])
-    tokenizer.add_tokens([t for t in added if not t.special])
-    return tokenizer
-
-
-def tokenizer_config(model: GgufModel) -> dict:
-    """tokenizer_config.json: chat template and special tokens, for `transformers` users."""
-    tokens = model.field("tokenizer.ggml.tokens")
-
-    def token(key: str):
-        index = model.field(f"tokenizer.ggml.{key}")
-        return tokens[index] if index is not None and 0 <= index < len(tokens) else None
-
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": token("bos_token_id"),
-        "eos_token": token("eos_token_id"),
-        "unk_token": token("unknown_token_id"),
-        "pad_token": token("padding_token_id"),
-        "add_bos_token": bool(model.field("tokenizer.ggml.add_bos_token", False)),
-        "add_eos_token": bool(model.field("tokenizer.ggml.add_eos_token", False)),
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": int(model.arch_field("context_length", 2048)),
-    }
-    template = model.field("tokenizer.chat_template")
-    if template:
-        config["chat_template"] = template
-    return {key: value for key, value in config.items() if value is not None}
+    module = names.get(kind) if prefix == "blk" else None
+    if module is None:
+        raise UnsupportedModel(f"unexpected tensor {gguf_name} for a {arch} model")
+    return f"model.layers.{layer}.{module}.{suffix}"
 
 
 def _is_current(path: Path) -> bool:

@@ -6,6 +6,7 @@ BLAS a step is ~20x slower.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import time
@@ -15,8 +16,16 @@ import numpy as np
 
 from . import gguf_lora
 from .blas import openblas_active, set_openblas_threads
-from .mlx_convert import GgufModel, ensure_mlx_model, require_supported
-from .rope import permute_rows
+from .mlx_convert import (
+    FREQ_FACTORS_KEY,
+    GgufModel,
+    ensure_mlx_model,
+    layer_names,
+    mlx_family,
+    require_supported,
+    rope_permuted,
+)
+from .rope import permute_rows, unpermute_rows
 from .types import (
     ProgressCallback,
     TrainArgs,
@@ -69,7 +78,7 @@ class MlxTrainer(Trainer):
             seconds_per_step, peak_rss_mb, steps, stopped_early, openblas.
 
         Raises:
-            UnsupportedModel: the base GGUF is not a llama model.
+            UnsupportedModel: the base GGUF's architecture, tokenizer or RoPE is not handled.
             TrainingCancelled: callback.cancelled() turned true.
             ValueError: empty dataset or unknown target kinds.
         """
@@ -90,12 +99,12 @@ class MlxTrainer(Trainer):
 
         callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "converting"})
         _check_cancel(callback)
-        model, tokenizer = load_mlx_model(
-            ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
-        )
+        model_dir = ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
+        model, tokenizer = load_mlx_model(model_dir)
         callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "tokenizing"})
         starts = dataset.answer_starts() if args.completion_only else None
-        sequences = encode(tokenizer, dataset.texts(), args.max_seq_len, starts)
+        bos_id = bos_to_add(model_dir, tokenizer)
+        sequences = encode(tokenizer, dataset.texts(), args.max_seq_len, starts, bos_id)
         _check_cancel(callback)
 
         mx.random.seed(args.seed)
@@ -171,17 +180,51 @@ def load_mlx_model(model_dir: Path):
     from mlx_lm.utils import load_model
     from tokenizers import Tokenizer
 
-    model, _config = load_model(Path(model_dir))
+    model, config = load_model(Path(model_dir))
+    _set_rope_freq_factors(model, config)
     return model, Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
 
 
+def _set_rope_freq_factors(model, config: dict) -> None:
+    """Give mlx-lm's Llama 3 RoPE the GGUF's own per-frequency divisors.
+
+    The GGUF keeps Llama 3's scaling only as those divisors (`rope_freqs`), not the parameters
+    mlx-lm derives them from; mlx's `freqs` are periods, base^(2i/d) times the divisor.
+    """
+    import mlx.core as mx
+
+    factors = (config.get("rope_scaling") or {}).get(FREQ_FACTORS_KEY)
+    if factors is None:
+        return
+    head_dim = config["head_dim"]
+    base = config["rope_theta"]
+    periods = base ** (mx.arange(0, head_dim, 2, dtype=mx.float32) / head_dim)
+    periods = periods * mx.array(factors, dtype=mx.float32)
+    for layer in model.layers:
+        layer.self_attn.rope._freqs = periods
+
+
+def bos_to_add(model_dir: Path, tokenizer) -> int | None:
+    """The BOS id llama.cpp puts before every text of this model, or None if it adds none."""
+    config = json.loads((Path(model_dir) / "tokenizer_config.json").read_text())
+    if not config.get("add_bos_token") or not config.get("bos_token"):
+        return None
+    return tokenizer.token_to_id(config["bos_token"])
+
+
 def encode(
-    tokenizer, texts: list[str], max_seq_len: int, answer_starts: list[int] | None = None
+    tokenizer,
+    texts: list[str],
+    max_seq_len: int,
+    answer_starts: list[int] | None = None,
+    bos_id: int | None = None,
 ) -> list[tuple[list[int], int]]:
     """Token ids of each text, cut to `max_seq_len`; texts already hold their chat markup.
 
     Args:
         answer_starts: per text, the character where the trained part begins (None: all of it).
+        bos_id: put before each text that does not already start with it, as llama.cpp's
+            engine and trainer do for this model.
 
     Returns:
         (ids, index of the first taught token) per text; tokens before it are anchored to the
@@ -190,9 +233,14 @@ def encode(
     encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
     out = []
     for index, item in enumerate(encoded):
-        ids = item.ids[:max_seq_len]
+        lead = [bos_id] if bos_id is not None and item.ids[:1] != [bos_id] else []
+        ids = (lead + item.ids)[:max_seq_len]
         start_char = answer_starts[index] if answer_starts else 0
-        first = next((i for i, (begin, _end) in enumerate(item.offsets) if begin >= start_char), len(ids))
+        starts = [None] * len(lead) + [begin for begin, _end in item.offsets]
+        first = next(
+            (i for i, begin in enumerate(starts) if begin is not None and begin >= start_char),
+            len(ids),
+        )
         first = max(first, 1)  # the first token has no prediction
         if len(ids) >= 2:
             out.append((ids, first))
@@ -272,7 +320,7 @@ def apply_lora(model, args: TrainArgs) -> None:
     """Freeze the model and put LoRA layers on `args.targets` of the last `num_layers` layers.
 
     Args:
-        model: an mlx-lm Llama model.
+        model: an mlx-lm model (llama, qwen2, qwen3 or gemma3_text).
         args: rank, alpha (scale = alpha / rank), num_layers and GGUF target kinds.
     """
     from mlx_lm.tuner.utils import linear_to_lora_layers
@@ -300,7 +348,8 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
 
     mlx-lm computes y += scale * (x @ lora_a) @ lora_b with lora_a (in, r), lora_b (r, out);
     llama.cpp adds alpha / r * B @ A with A (r, in), B (out, r) in GGUF row order, so
-    A = lora_a.T, B = lora_b.T with q/k rows RoPE-permuted, and alpha = scale * r.
+    A = lora_a.T, B = lora_b.T (q/k rows RoPE-permuted for the families whose GGUF permuted
+    them, see `mlx_convert.rope_permuted`), and alpha = scale * r.
 
     Returns:
         ({base tensor name: (A, B)}, alpha).
@@ -308,6 +357,7 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
     from mlx_lm.tuner.lora import LoRALinear
 
     pairs, alphas = {}, set()
+    permuted = rope_permuted(mlx_family(gguf_model.arch))
     for index, layer in enumerate(model.layers):
         for key, module in layer.named_modules():
             if not isinstance(module, LoRALinear):
@@ -315,15 +365,42 @@ def lora_pairs(model, gguf_model: GgufModel) -> tuple[dict, float]:
             kind = MODULE_TARGETS[key]
             a = np.array(module.lora_a, dtype=np.float32).T
             b = np.array(module.lora_b, dtype=np.float32).T
-            if kind == "attn_q":
+            if permuted and kind == "attn_q":
                 b = permute_rows(b, gguf_model.n_head, gguf_model.n_head)
-            elif kind == "attn_k":
+            elif permuted and kind == "attn_k":
                 b = permute_rows(b, gguf_model.n_head, gguf_model.n_head_kv)
             pairs[f"blk.{index}.{kind}.weight"] = (np.ascontiguousarray(a), np.ascontiguousarray(b))
             alphas.add(round(float(module.scale) * a.shape[0], 6))
     if len(alphas) != 1:
         raise ValueError(f"expected one LoRA alpha across layers, found {sorted(alphas)}")
     return pairs, alphas.pop()
+
+
+def apply_gguf_lora(model, adapter: gguf_lora.LoraTensors, gguf_model: GgufModel) -> None:
+    """Put a GGUF LoRA (from either trainer) on the MLX model: the inverse of `lora_pairs`.
+
+    Lets MLX compute what llama.cpp computes with base + adapter, e.g. to check one trainer's
+    adapter against the other runtime.
+    """
+    import mlx.core as mx
+    from mlx_lm.tuner.lora import LoRALinear
+
+    family = mlx_family(gguf_model.arch)
+    names = layer_names(family)
+    for tensor, (a, b) in adapter.pairs.items():
+        _, layer, kind, _ = tensor.split(".", 3)
+        if rope_permuted(family) and kind in ("attn_q", "attn_k"):
+            heads = gguf_model.n_head if kind == "attn_q" else gguf_model.n_head_kv
+            b = unpermute_rows(b, gguf_model.n_head, heads)
+        parent, _, attribute = f"{layer}.{names[kind]}".rpartition(".")
+        module = model.layers
+        for part in parent.split("."):
+            module = module[int(part)] if part.isdigit() else getattr(module, part)
+        rank = a.shape[0]
+        lora = LoRALinear.from_base(getattr(module, attribute), r=rank, scale=adapter.alpha / rank)
+        lora.lora_a = mx.array(np.ascontiguousarray(a.T, dtype=np.float32))
+        lora.lora_b = mx.array(np.ascontiguousarray(b.T, dtype=np.float32))
+        setattr(module, attribute, lora)
 
 
 def export_adapter(
