@@ -42,15 +42,31 @@ def model_paths(model_path: str | None) -> dict:
     """The model-based paths on one loaded engine."""
     import tempfile
 
-    from app.memory_extraction import extract, with_rules
+    from app.memory_capture import KnownMemories
+    from app.memory_extraction import extract
     from ondevice.llama_engine import LlamaEngine
     from ondevice.models import HashCache, resolve_model
 
     hashes = HashCache(Path(tempfile.mkdtemp()) / "hashes.json")
     engine = LlamaEngine(resolve_model(model_path, hashes))
     engine.load()
-    return {"model": lambda turns: [m["text"] for m in extract(engine, turns)],
-            "both": lambda turns: [m["text"] for m in with_rules(engine, turns)]}
+    asked: dict[str, list[str]] = {}  # "both" reuses the model's answers instead of asking again
+
+    def model(turns):
+        key = json.dumps(turns)
+        if key not in asked:
+            asked[key] = [m["text"] for m in extract(engine, turns)]
+        return asked[key]
+
+    def both(turns):  # as app.memory_extraction.with_rules combines them
+        known, combined = KnownMemories(), []
+        for text in rules_path(turns) + model(turns):
+            if text not in known:
+                known.add(text)
+                combined.append(text)
+        return combined
+
+    return {"model": model, "both": both}
 
 
 def matches(proposal: str, expected: dict) -> bool:
