@@ -182,6 +182,11 @@ def sentences(text: str) -> list[str]:
     return [tidy(s) for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def is_fragment(sentence: str) -> bool:
+    """"I love it", "I like that so much": a feeling about something the sentence doesn't name."""
+    return _PRONOUN_OBJECT.match(sentence.rstrip(" .!")) is not None
+
+
 def clauses(sentence: str) -> list[str]:
     """A sentence cut where a new subject starts: one fact per memory."""
     return [part.strip(" ,") for part in _CLAUSE_BREAK.split(sentence) if part.strip(" ,")]
@@ -207,7 +212,7 @@ def self_statements(message: str) -> list[tuple[str, str]]:
             sentence = re.sub(r"^(?:haha|actually|also|btw)[,!\s]+", "", sentence, flags=re.I)
             sentence = re.sub(r",?\s+(?:thanks|thank you|please)$", "", sentence, flags=re.I).rstrip(" .!;,")
             words = sentence.split()
-            if not MIN_WORDS - 1 <= len(words) <= MAX_WORDS or _PRONOUN_OBJECT.match(sentence):
+            if not MIN_WORDS - 1 <= len(words) <= MAX_WORDS or is_fragment(sentence):
                 continue
             if _TRANSIENT.search(sentence) or explicit_request(sentence) is not None:
                 continue

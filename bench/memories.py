@@ -8,7 +8,9 @@ this prints precision, recall, the duplicate rate and the time per 100 user turn
 
 A proposal counts as correct when it contains every keyword of an expected memory of the same
 conversation (case-insensitive); a second proposal for the same expected memory is a duplicate.
-Usage: .venv/bin/python bench/memories.py [--paths rules]
+The model path asks the chat model (the bundled one unless --model) for memories in JSON a
+grammar enforces, then applies the same quality rules; "both" is the model plus the rules.
+Usage: .venv/bin/python bench/memories.py [--paths rules model both] [--model GGUF]
 """
 
 from __future__ import annotations
@@ -34,6 +36,37 @@ def rules_path(turns: list[dict]) -> list[str]:
     from app.memory_capture import propose_memories
 
     return [c["text"] for c in propose_memories(turns)]
+
+
+def model_paths(model_path: str | None) -> dict:
+    """The model-based paths on one loaded engine."""
+    import tempfile
+
+    from app.memory_capture import KnownMemories
+    from app.memory_extraction import extract
+    from ondevice.llama_engine import LlamaEngine
+    from ondevice.models import HashCache, resolve_model
+
+    hashes = HashCache(Path(tempfile.mkdtemp()) / "hashes.json")
+    engine = LlamaEngine(resolve_model(model_path, hashes))
+    engine.load()
+    asked: dict[str, list[str]] = {}  # "both" reuses the model's answers instead of asking again
+
+    def model(turns):
+        key = json.dumps(turns)
+        if key not in asked:
+            asked[key] = [m["text"] for m in extract(engine, turns)]
+        return asked[key]
+
+    def both(turns):  # as app.memory_extraction.with_rules combines them
+        known, combined = KnownMemories(), []
+        for text in rules_path(turns) + model(turns):
+            if text not in known:
+                known.add(text)
+                combined.append(text)
+        return combined
+
+    return {"model": model, "both": both}
 
 
 def matches(proposal: str, expected: dict) -> bool:
@@ -72,16 +105,21 @@ def score(conversations: list[dict], propose) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", nargs="+", default=["rules"], choices=["rules"])
+    parser.add_argument("--paths", nargs="+", default=["rules", "model", "both"],
+                        choices=["rules", "model", "both"])
+    parser.add_argument("--model", help="GGUF for the model paths (default: the bundled model)")
     parser.add_argument("--verbose", action="store_true", help="list misses and wrong proposals")
     args = parser.parse_args()
     print(f"{'path':<8} {'set':<9} {'convs':>5} {'expected':>8} {'proposals':>9} {'precision':>9} "
           f"{'recall':>7} {'dup rate':>8} {'s/100 turns':>11}")
+    paths = {"rules": rules_path}
+    if set(args.paths) & {"model", "both"}:
+        paths.update(model_paths(args.model))
     for name in args.paths:
         for set_name, path in SETS.items():
             conversations = load(path)
             expected = sum(len(c["expected"]) for c in conversations)
-            result = score(conversations, {"rules": rules_path}[name])
+            result = score(conversations, paths[name])
             print(f"{name:<8} {set_name:<9} {len(conversations):>5} {expected:>8} {result['proposals']:>9} "
                   f"{result['precision']:>9.2f} {result['recall']:>7.2f} {result['duplicate_rate']:>8.2f} "
                   f"{result['seconds_per_100_turns']:>11.3f}")

@@ -31,6 +31,7 @@ class GenerationOptions:
     repeat_penalty: float = 1.1
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    json_schema: dict | None = None  # constrain the answer to JSON of this shape (a grammar)
 
 
 @dataclass

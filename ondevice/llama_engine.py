@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import threading
 import time
@@ -169,6 +171,7 @@ class LlamaEngine(Engine):
                 seed=options.seed,
                 stop=stop,
                 stream=True,
+                grammar=_grammar(options.json_schema),
             )
             try:
                 for chunk in chunks:
@@ -204,6 +207,15 @@ class LlamaEngine(Engine):
             if self._llama is not None:
                 self._llama.close()
                 self._llama = None
+
+
+def _grammar(schema: dict | None):
+    """A llama.cpp grammar that only lets the model write JSON of `schema` (None: free text)."""
+    if schema is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
 def _chat_formatter(llama, template: str):
