@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.common import opened, table
+from app.cli.common import deleted, opened, table
 from app.memories import KINDS, STATUSES, MemoryService
 
 
@@ -46,6 +46,9 @@ def _text(value: str) -> str | bytes:
 def list_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         rows = MemoryService(app).list(status=args.status, query=args.search)
+    if not rows and (args.search or args.status):
+        print("No memory matches: `nocturne memories list` shows them all.")
+        return 0
     if not rows:
         print("No memories yet: say “remember that …” in a chat, or `nocturne memories add TEXT`.")
         return 0
@@ -86,7 +89,7 @@ def delete_cmd(args: argparse.Namespace) -> int:
         service = MemoryService(app)
         result = service.delete(args.id, delete_conversations=args.with_conversations)
         retrain = service.retrain_needed()
-    print(f"Deleted memory {args.id} for good.")
+        print(deleted(app, f"memory {args.id}"))
     if result["conversation_ids"]:
         print("Deleted conversations " + ", ".join(map(str, result["conversation_ids"])) + ".")
     if result["tainted_adapters"]:
