@@ -10,9 +10,10 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from app.errors import StoreError
+from app.os_lock import os_file_lock
 from app.paths import subdir
 
 # Long enough for another window's answer to finish; a turn never waits forever.
@@ -26,8 +27,7 @@ def conversation_turn(home: Path, conversation_id: int, wait_s: float = TURN_WAI
     Raises:
         StoreError: another process kept the conversation busy for longer than `wait_s`.
     """
-    lock = FileLock(subdir(Path(home), "locks") / f"conversation-{conversation_id}.lock",
-                    mode=0o600)
+    lock = os_file_lock(subdir(Path(home), "locks") / f"conversation-{conversation_id}.lock")
     try:
         lock.acquire(timeout=wait_s)
     except Timeout as exc:

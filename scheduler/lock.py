@@ -2,8 +2,8 @@
 
 The OS drops the lock when its holder exits, however it exits (kill -9 included), so a crashed
 run never blocks the next night. filelock uses flock on Linux and macOS and msvcrt's locking on
-Windows. The holder's pid goes in a file beside the lock, for status output: filelock truncates
-the lock file itself whenever anyone tries it.
+Windows. The holder's pid goes in a file beside the lock, for status output (the lock file
+itself belongs to filelock).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import contextlib
 import os
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
+
+from app.os_lock import os_file_lock
 
 
 class RunLockHeld(Exception):
@@ -25,8 +27,7 @@ class RunLock:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.pid_path = self.path.with_name(self.path.name + ".pid")
-        # Not thread-local: the app may take the lock on one thread and release it on another.
-        self._lock = FileLock(self.path, mode=0o600, thread_local=False)
+        self._lock = os_file_lock(self.path)
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live process holds it."""
@@ -47,7 +48,7 @@ class RunLock:
 
     def holder(self) -> int | None:
         """Pid of the live holder, or None when the lock is free."""
-        probe = FileLock(self.path, mode=0o600, thread_local=False)
+        probe = os_file_lock(self.path)
         try:
             probe.acquire(timeout=0)
         except Timeout:

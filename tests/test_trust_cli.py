@@ -176,20 +176,6 @@ def not_private(home: Path) -> list[str]:
     return wrong
 
 
-def test_everything_in_the_data_folder_is_owner_only_after_a_chat_and_a_learning_run(app):
-    from app.conversations import Conversation
-    from app.learning_job import JobOptions, run_learning_job
-    from tests.learning_helpers import TinyRandomTrainer, add_memories
-
-    app.chat().reply(Conversation(), "Hello!").consume()
-    add_memories(app, ["My cat is called Miso"])
-    report = run_learning_job(app, options=JobOptions(replay_limit=2, drift_text_limit=2,
-                                                      trainer_cls=TinyRandomTrainer))
-    assert report["status"] in ("rejected", "promoted")
-    assert (app.home / "cache" / "model-hashes.json").exists()
-    assert not_private(app.home) == []
-
-
 def test_files_an_older_version_left_readable_are_made_private_at_open(nocturne_home):
     from app.store import Store
 
