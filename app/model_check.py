@@ -22,13 +22,13 @@ def model_file_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"the file cannot be read ({exc.strerror})"
     if magic != b"GGUF":
-        return "it is not a GGUF file"
+        return "it is not a GGUF model file"
     from gguf import GGUFReader  # numpy-heavy: only when a model file is checked
 
     try:
         reader = GGUFReader(path, "r")
-    except Exception as exc:  # the gguf package raises many kinds on a damaged header
-        return f"it is incomplete or damaged ({type(exc).__name__})"
+    except Exception:  # the gguf package raises many kinds (IndexError, ValueError...) on damage
+        return "it is incomplete or damaged"
     kind = _text_field(reader, "general.type")
     if kind == "adapter":
         return "it is a LoRA adapter, not a model (adapters are trained by Nocturne itself)"

@@ -67,11 +67,9 @@ def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"Database error in {path}: {exc}.")
 
 
-def _too_large(exc: OverflowError) -> NotFoundError:
+def _too_large() -> NotFoundError:
     """A number past SQLite's integers (an id of 2^63 or more) can name nothing stored."""
-    return NotFoundError(
-        f"There is no such item: ids are whole numbers up to {MAX_ID}."
-    )
+    return NotFoundError(f"There is no such item: ids are whole numbers up to {MAX_ID}.")
 
 
 class Store:
@@ -132,7 +130,7 @@ class Store:
                 if isinstance(exc, sqlite3.Error):
                     raise _friendly(exc, self.path) from exc
                 if isinstance(exc, OverflowError):
-                    raise _too_large(exc) from exc
+                    raise _too_large() from exc
                 raise
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
@@ -143,7 +141,7 @@ class Store:
             except sqlite3.Error as exc:
                 raise _friendly(exc, self.path) from exc
             except OverflowError as exc:
-                raise _too_large(exc) from exc
+                raise _too_large() from exc
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = self.query(sql, params)
