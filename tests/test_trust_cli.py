@@ -248,7 +248,9 @@ def test_a_delete_while_another_reader_holds_the_database_says_so_truthfully(app
     again = run_cli("history", "list", home=nocturne_home)
     assert again.returncode == 0
 
-    app2 = __import__("app.context", fromlist=["Nocturne"]).Nocturne(nocturne_home)
+    from app.context import Nocturne
+
+    app2 = Nocturne(nocturne_home)
     try:
         second = app2.log.create("other")
         app2.log.add_message(second, "user", "nothing reads this")
@@ -261,11 +263,11 @@ def test_a_delete_while_another_reader_holds_the_database_says_so_truthfully(app
 def test_the_adapter_notice_is_two_sentences(app, tmp_path):
     import re
 
+    import numpy as np
+
     from app.context import Nocturne
     from ondevice.adapters import AdapterRegistry
     from ondevice.training.gguf_lora import write_lora_gguf
-
-    import numpy as np
 
     # A LoRA for a tensor the base model does not have: it cannot be applied.
     misfit = write_lora_gguf(tmp_path / "misfit.gguf", "llama", 4.0, {
