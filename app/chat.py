@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
+from app.conversation_lock import conversation_turn
 from app.conversations import Conversation, ConversationLog
 from app.errors import NocturneError
 from app.memory_relevance import used_memories
@@ -111,6 +112,16 @@ class ChatService:
         return self.settings.logging and not conversation.temporary
 
     def _run(self, reply: Reply, conversation: Conversation, text: str) -> Iterator[str]:
+        if not self._logging(conversation) or conversation.id is None:
+            yield from self._turn(reply, conversation, text)
+            return
+        # Another window or command may be continuing this conversation: take turns, so each
+        # question and its answer stay together, and answer with its turns in the history.
+        with conversation_turn(self.log.store.home, conversation.id):
+            conversation.messages = self.log.load(conversation.id).messages
+            yield from self._turn(reply, conversation, text)
+
+    def _turn(self, reply: Reply, conversation: Conversation, text: str) -> Iterator[str]:
         logging = self._logging(conversation)
         # Fit the prompt before logging, so a message that can never fit is refused untouched.
         capture = self.memories is not None and self.memories.is_capture(text)

@@ -84,7 +84,8 @@ class Nocturne:
         try:
             engine.load()
         except AdapterLoadError as exc:
-            self.notice = f"{exc} Running on the base model."
+            reason = str(exc).rstrip(". ")  # AdapterError lists problems without a full stop
+            self.notice = f"{reason[:1].upper()}{reason[1:]}. Running on the base model."
             self._mark_adapter_unloadable(engine.adapter_version, str(exc))
             with self._engine_lock:
                 self._engine = LlamaEngine(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from app.errors import InputError
+from app.model_check import model_file_problem
 from app.store import Store
 from ondevice.chat_templates import check_setting as check_template_setting
 from ondevice.chat_templates import setting_help as template_help
@@ -50,8 +52,15 @@ def _optional_int(low: int, high: int) -> Callable[[Any], int | None]:
     return lambda value: None if value in (None, "", "auto") else inner(value)
 
 
-def _optional_path(value: Any) -> str | None:
-    return None if value in (None, "", "default") else str(value)
+def _model_path(value: Any) -> str | None:
+    """A readable GGUF model file (not an adapter), stored absolute; empty means bundled."""
+    if value in (None, "", "default", "bundled"):
+        return None
+    path = Path(str(value)).expanduser().absolute()
+    problem = model_file_problem(path)
+    if problem:
+        raise ValueError(problem + "; choose a GGUF model file")
+    return str(path)
 
 
 def _choice(*options: str) -> Callable[[Any], str]:
@@ -77,7 +86,7 @@ SETTINGS: dict[str, Setting] = {
     "trainer": Setting("auto", _choice("auto", "mlx", "llamacpp"), "which trainer learns"),
     "keep_adapters": Setting(5, _int_range(1, 100), "how many clean adapter versions to keep"),
     "logging_enabled": Setting(True, _bool, "log chats (off: nothing is written)"),
-    "model_path": Setting(None, _optional_path, "GGUF model file (empty: the bundled model)"),
+    "model_path": Setting(None, _model_path, "GGUF model file (empty: the bundled model)"),
     "chat_template": Setting(None, check_template_setting,
                              "chat template for chat and learning: auto (the model's own), " + template_help()),
     "threads": Setting(None, _optional_int(1, 256), "CPU threads (empty: automatic)"),

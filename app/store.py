@@ -18,16 +18,25 @@ from typing import Iterator
 
 import sqlite_utils
 
-from app.errors import StoreError
+from app.errors import NotFoundError, StoreError
 from app.migrations import MIGRATIONS
-from app.paths import DB_NAME, ensure_private_dir
+from app.paths import DB_NAME, ensure_private_dir, make_tree_private
 
 BUSY_TIMEOUT_S = 5.0
+MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has a larger id
 
 
 def now_iso() -> str:
     """UTC timestamp with seconds, the format every table uses."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _restore_hint(path: Path) -> str:
+    """How to recover a damaged database: from a backup copy only if one exists."""
+    copies = sorted((path.parent / "backups").glob("*.db"))
+    if copies:
+        return f"replace it with the copy {copies[-1]}, or move it away to start fresh."
+    return "move it away to start fresh (there is no backup copy)."
 
 
 def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -49,10 +58,7 @@ def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
             "folder with --home."
         )
     if "not a database" in text or "malformed" in text:
-        return StoreError(
-            f"The database {path} is damaged: restore it from {path.parent / 'backups'} or move "
-            "it away to start fresh."
-        )
+        return StoreError(f"The database {path} is damaged: {_restore_hint(path)}")
     if "unable to open" in text:
         return StoreError(
             f"Cannot open the database {path}: check that the data folder exists and is "
@@ -61,13 +67,20 @@ def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"Database error in {path}: {exc}.")
 
 
+def _too_large() -> NotFoundError:
+    """A number past SQLite's integers (an id of 2^63 or more) can name nothing stored."""
+    return NotFoundError(f"There is no such item: ids are whole numbers up to {MAX_ID}.")
+
+
 class Store:
     """Owns the connection; every write runs in `transaction()` so nothing is half-written."""
 
     def __init__(self, home: Path):
         self.home = ensure_private_dir(Path(home))
+        make_tree_private(self.home)
         self.path = self.home / DB_NAME
         self._lock = threading.RLock()
+        self.purge_pending = False  # deleted text waits for another reader to close
         try:
             if not self.path.exists():
                 # Create it owner-only before SQLite does, so it is never readable by others.
@@ -116,6 +129,8 @@ class Store:
                     self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise _friendly(exc, self.path) from exc
+                if isinstance(exc, OverflowError):
+                    raise _too_large() from exc
                 raise
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
@@ -125,6 +140,8 @@ class Store:
                 return list(self.db.query(sql, params))
             except sqlite3.Error as exc:
                 raise _friendly(exc, self.path) from exc
+            except OverflowError as exc:
+                raise _too_large() from exc
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> dict | None:
         rows = self.query(sql, params)
@@ -167,23 +184,32 @@ class Store:
 
     # -- privacy ------------------------------------------------------------------------------
 
-    def purge_freed_text(self) -> None:
-        """Make deleted text unrecoverable from the files on disk.
+    def purge_freed_text(self) -> bool:
+        """Make deleted text unrecoverable from the files on disk; False if it must wait.
 
         FTS5 keeps deleted terms in old index segments until they merge: `optimize` merges
         them (secure_delete zeroes the freed pages), and a TRUNCATE checkpoint empties the WAL.
         Pre-migration copies would still hold the deleted text, so they go too.
+
+        Returns:
+            True when the text is gone from the files now; False (and `purge_pending` set)
+            when another open connection still reads the old data, so it leaves the files
+            when that connection closes.
         """
         with self._lock:
             try:
                 for table in ("messages_fts", "memories_fts"):
                     if self.db[table].exists():
                         self.conn.execute(f"INSERT INTO {table}({table}) VALUES('optimize')")
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 raise _friendly(exc, self.path) from exc
+        # Another connection reading an older snapshot keeps the old pages in the file until
+        # it ends; the checkpoint at its close (or ours) then overwrites them.
+        self.purge_pending = bool(busy)
         for copy in (self.home / "backups").glob("*.db"):
             copy.unlink(missing_ok=True)
+        return not self.purge_pending
 
     def close(self) -> None:
         with self._lock:

@@ -1,14 +1,20 @@
-"""A run lock that a dead process cannot hold: an flock on a file in the data dir.
+"""A run lock that a dead process cannot hold: an OS file lock (filelock) in the data dir.
 
-The kernel drops an flock when its holder exits, however it exits (kill -9 included), so a
-crashed run never blocks the next night. The file records the holder's pid for status output.
+The OS drops the lock when its holder exits, however it exits (kill -9 included), so a crashed
+run never blocks the next night. filelock uses flock on Linux and macOS and msvcrt's locking on
+Windows. The holder's pid goes in a file beside the lock, for status output (the lock file
+itself belongs to filelock).
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import os
 from pathlib import Path
+
+from filelock import Timeout
+
+from app.os_lock import os_file_lock
 
 
 class RunLockHeld(Exception):
@@ -20,36 +26,38 @@ class RunLock:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._fd: int | None = None
+        self.pid_path = self.path.with_name(self.path.name + ".pid")
+        self._lock = os_file_lock(self.path)
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another live process holds it."""
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            self._lock.acquire(timeout=0)
+        except Timeout:
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        fd = os.open(self.pid_path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._lock.is_locked:
+            with contextlib.suppress(OSError):
+                self.pid_path.unlink()
+            self._lock.release(force=True)
 
     def holder(self) -> int | None:
         """Pid of the live holder, or None when the lock is free."""
-        probe = RunLock(self.path)
-        if probe.acquire():
+        probe = os_file_lock(self.path)
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            pass
+        else:
             probe.release()
             return None
         try:
-            return int(self.path.read_text().strip() or 0) or None
+            return int(self.pid_path.read_text().strip() or 0) or None
         except (OSError, ValueError):
             return None
 

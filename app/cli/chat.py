@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from app.chat import ChatService
-from app.cli.common import err, opened
+from app.cli.common import Terminated, ending_signals_raise, err, opened
 from app.conversations import Conversation
 from app.errors import InputError
+from app.text_input import escape_controls
 
 
 def register(commands) -> None:
@@ -27,12 +28,12 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.temporary and args.conversation:
+    if args.temporary and args.conversation is not None:
         raise InputError("--temporary and --conversation exclude each other: a temporary chat "
                          "cannot continue a saved one.")
-    with opened(model_path=args.model) as app:
+    with ending_signals_raise(), opened(model_path=args.model) as app:
         conversation = (
-            app.log.load(args.conversation) if args.conversation
+            app.log.load(args.conversation) if args.conversation is not None
             else Conversation(temporary=args.temporary)
         )
         service = app.chat(use_memories=not args.no_memories)
@@ -50,14 +51,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def answer(service: ChatService, conversation: Conversation, text: str | bytes) -> None:
-    """Stream one answer to stdout; Ctrl-C stops the answer (what arrived is kept)."""
+    """Stream one answer to stdout; Ctrl-C stops the answer, SIGTERM or SIGHUP (the terminal
+    closed) stop it and the command: either way what arrived is logged, marked cancelled."""
     reply = service.reply(conversation, text)
+    pieces = iter(reply)
     try:
-        for piece in reply:
-            sys.stdout.write(piece)
+        for piece in pieces:
+            sys.stdout.write(escape_controls(piece))
             sys.stdout.flush()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated, OSError) as exc:
         reply.cancel()
+        pieces.close()  # the turn logs itself now, wherever the signal caught it
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         err("\n(stopped)")
     sys.stdout.write("\n")
     sys.stdout.flush()

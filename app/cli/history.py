@@ -8,11 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from app.cli.common import opened, table
+from app.cli.common import deleted, opened, table
 from app.conversations import ConversationLog
 from app.chat_exports import FORMAT_NAMES
 from app.errors import DataDirError
 from app.history_import import import_history
+from app.text_input import escape_controls
 
 
 def register(commands) -> None:
@@ -78,15 +79,15 @@ def import_cmd(args: argparse.Namespace) -> int:
 def show_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         conversation = app.log.get(args.id)
-        print(f"# {conversation['title']}  (conversation {conversation['id']})\n")
+        print(f"# {escape_controls(conversation['title'])}  (conversation {conversation['id']})\n")
         for m in app.log.messages(args.id):
             meta = [m["created_at"]]
             if m["role"] == "assistant":
                 meta += [m["model"] or "", m["adapter_version"] or "base model", _timing(m)]
             if m["status"] != "complete":
                 meta.append(m["status"].upper() + (f": {m['error']}" if m["error"] else ""))
-            print(f"[{m['id']}] {m['role']} · " + " · ".join(x for x in meta if x))
-            print(m["content"] + "\n")
+            print(escape_controls(f"[{m['id']}] {m['role']} · " + " · ".join(x for x in meta if x)))
+            print(escape_controls(m["content"]) + "\n")
     return 0
 
 
@@ -101,8 +102,8 @@ def search_cmd(args: argparse.Namespace) -> int:
                     f"message {m['id']}", m["role"], m["created_at"]]
             if m["role"] == "assistant":
                 meta += [f"model {m['model']}", m["adapter_version"] or "base model", _timing(m)]
-            print(" · ".join(x for x in meta if x))
-            print("  " + m["snippet"].replace("\n", " ") + "\n")
+            print(escape_controls(" · ".join(x for x in meta if x)))
+            print("  " + escape_controls(m["snippet"].replace("\n", " ")) + "\n")
     return 0
 
 
@@ -152,5 +153,5 @@ def export_cmd(args: argparse.Namespace) -> int:
 def delete_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         app.log.delete(args.id)
-    print(f"Deleted conversation {args.id}.")
+        print(deleted(app, f"conversation {args.id}"))
     return 0

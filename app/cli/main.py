@@ -7,8 +7,10 @@ import importlib
 import os
 import sys
 
+from app.cli.common import Terminated
 from app.errors import NocturneError
 from app.paths import HOME_ENV
+from ondevice.engine import EngineError
 
 # Each module has register(subparsers); a command sets `func(args) -> int`.
 COMMAND_MODULES = [
@@ -51,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     except NocturneError as exc:
         print(f"nocturne: {exc}", file=sys.stderr)
         return exc.exit_code
+    except EngineError as exc:  # the model would not load or generate: its message says why
+        print(f"nocturne: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("nocturne: interrupted.", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        return exc.exit_code
     except BrokenPipeError:
         # `nocturne history export | head` closed our stdout early: not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.common import opened, table
+from app.cli.common import deleted, opened, table
 from app.memories import KINDS, STATUSES, MemoryService
 from app.memory_forget import MENTION_REASONS
 
@@ -51,6 +51,9 @@ def _text(value: str) -> str | bytes:
 def list_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         rows = MemoryService(app).list(status=args.status, query=args.search)
+    if not rows and (args.search or args.status):
+        print("No memory matches: `nocturne memories list` shows them all.")
+        return 0
     if not rows:
         print("No memories yet: say “remember that …” in a chat, or `nocturne memories add TEXT`.")
         return 0
@@ -115,7 +118,7 @@ def delete_cmd(args: argparse.Namespace) -> int:
         result = service.delete(args.id, delete_conversations=args.with_conversations,
                                 also_conversations=[c["id"] for c in others] if confirmed else ())
         retrain = service.retrain_needed()
-    print(f"Deleted memory {args.id} for good.")
+        print(deleted(app, f"memory {args.id}"))
     if result["conversation_ids"]:
         print("Deleted conversations " + ", ".join(map(str, result["conversation_ids"])) + ".")
     if result["still_mentioned"]:
