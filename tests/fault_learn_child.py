@@ -18,7 +18,7 @@ def main() -> None:
     app = Nocturne()
     try:
         report = run_learning_job(app, options=FAST)
-        print(report["status"], flush=True)
+        print(report.status, flush=True)
     finally:
         app.close()
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from app.learning_job import JobOptions, run_learning_job
+from app.run_report import NOT_PROBED
 from app.memories import MemoryService
 from app.memory_conflicts import find_conflicts, slot_of
 from bench import devset
@@ -64,11 +65,12 @@ def test_the_job_trains_the_newer_memory_and_reports_every_outcome(app, fast_cac
     seen = TinyRandomTrainer.seen
     trained = "".join(seen.texts())
     assert "Lyon" not in trained and "Oslo" in trained  # the newer one is learned
-    assert len(report["superseded"]) == 1 and "Lyon" in report["superseded"][0]
-    outcomes = {int(k): v for k, v in report["memory_outcomes"].items()}
+    assert report.superseded == [ids[0]]  # "I live in Lyon" waits for review
+    outcomes = {int(k): v for k, v in report.training_outcomes.items()}
     assert outcomes[ids[3]].startswith("not learned: too long to train")
     assert "yes/no" in outcomes[ids[4]] and "yes/no" in outcomes[ids[5]]
     assert {p.memory_id for p in seen.probes} == {ids[1], ids[2], ids[4], ids[5]}
-    recall = report["memory_recall"]  # the too-long memory is a failure, never left out
-    assert ids[3] in recall["untested"] and len(recall["memories"]) == 5
+    # The too-long memory is a failure of the run, never left out of it.
+    results = {m.memory_id: m.outcome for m in report.memory_results}
+    assert len(results) == 5 and results[ids[3]] == NOT_PROBED
     assert all(r["status"] == "approved" for r in MemoryService(app).list())  # nothing lost

@@ -202,9 +202,9 @@ def test_deleting_a_memory_purges_it_from_past_runs_and_the_data_folder(app, noc
     cat = memories.add("My cat is called Miso")
     lyon = memories.add("I live in Lyon")
     report = run_learning_job(app, options=FAST)
-    run = TrainingRuns(app.store).get(report["run_id"])
-    stored = json.dumps(run["metrics"])
-    assert "Miso" in stored and "Lyon" in stored  # the report really held both memories' probes
+    run = TrainingRuns(app.store).get(report.run_id)
+    # The stored report names both memories (by id: it never holds their text).
+    assert {m["memory_id"] for m in run["metrics"]["memory_results"]} == {cat, lyon}
     # A run that was killed leaves its work folder (the next run would sweep it).
     leftover = nocturne_home / "runs" / "99"
     leftover.mkdir(parents=True)
@@ -213,10 +213,10 @@ def test_deleting_a_memory_purges_it_from_past_runs_and_the_data_folder(app, noc
         db["training_runs"].update(run["id"], {"log": f"left out memory {cat}: looked odd\nanother line"})
 
     memories.delete(cat)
-    after = TrainingRuns(app.store).get(report["run_id"])
+    after = TrainingRuns(app.store).get(report.run_id)
     text = json.dumps(after["metrics"]) + (after["log"] or "") + json.dumps(after["progress"])
     assert "miso" not in text.lower()
-    assert "Lyon" in text and after["log"] == "another line"  # the other memory's record stays
-    assert any(p.get("memory_id") == lyon for p in after["metrics"]["probe_answers"])
+    assert after["log"] == "another line"  # the other memory's record stays
+    assert {m["memory_id"] for m in after["metrics"]["memory_results"]} == {lyon}
     app.close()
     assert traces(nocturne_home, b"miso") == []

@@ -128,7 +128,7 @@ def test_an_untrainable_model_is_a_skipped_run_in_milliseconds(app, tiny_models,
     started = time.perf_counter()
     report = run_learning_job(app)
     assert time.perf_counter() - started < 1.0
-    assert report["status"] == "skipped" and "linear-attention" in report["reason"]
+    assert report.status == "skipped" and "linear-attention" in report.reason
     run = TrainingRuns(app.store).last()
     assert run["status"] == "skipped" and "linear-attention" in run["metrics"]["summary"]
     assert not (app.home / "cache" / "training").exists()
@@ -141,7 +141,7 @@ def test_a_base_model_without_template_is_a_skipped_run_that_says_how(app, tiny_
     app.settings.set("model_path", str(tiny_models["base"]))
     app.memories().add("My cat is called Miso.")
     report = run_learning_job(app)
-    assert report["status"] == "skipped" and "settings set chat_template" in report["reason"]
+    assert report.status == "skipped" and "settings set chat_template" in report.reason
 
 
 def test_learning_status_says_whether_the_model_can_learn(nocturne_home, tiny_models):

@@ -82,6 +82,7 @@ def test_learning_end_to_end_on_real_gemma3(app, nocturne_home, gemma_path):
     from app.context import Nocturne
     from app.learning_job import run_learning_job
     from ondevice.adapters import AdapterRegistry
+    from app.learning_report import morning_report
     from tests.learning_helpers import add_memories
 
     app.settings.set("model_path", str(gemma_path))
@@ -92,13 +93,13 @@ def test_learning_end_to_end_on_real_gemma3(app, nocturne_home, gemma_path):
     add_memories(app, ["My cat is called Miso", "I live in Lyon", "I work as a beekeeper",
                        "My sister's name is Ingrid"])
     report = run_learning_job(app, trainer=check.trainer)
-    print(f"\ngemma3 ({check.trainer}): {report['summary']}")
-    assert report["recall"]["adapter"] > report["recall"]["base"], report.get("probe_answers")
-    assert report["status"] == "succeeded", report["summary"]
+    print(f"\ngemma3 ({check.trainer}): {morning_report(report)}")
+    assert report.recall.adapter > report.recall.base, report.probe_answers
+    assert report.status == "succeeded", morning_report(report)
     again = Nocturne(nocturne_home)  # the next launch loads the promoted adapter
     try:
         engine = again.load_engine()
-        assert engine.adapter_version == report["adapter_version"]
-        assert AdapterRegistry(again.store, again.home).active().version == report["adapter_version"]
+        assert engine.adapter_version == report.adapter_version
+        assert AdapterRegistry(again.store, again.home).active().version == report.adapter_version
     finally:
         again.close()
