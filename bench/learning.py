@@ -89,7 +89,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
             app.settings.set("model_path", model)
         if chat_template:  # a base model without its own template
             app.settings.set("chat_template", chat_template)
-        ids = add_memories(app, [m.text for m in memories])
+        add_memories(app, [m.text for m in memories])
         started = time.monotonic()
         # --quick (a loaded machine): fewer replay prompts and drift texts, no base-bare column.
         limits = {"replay_limit": QUICK_REPLAY, "drift_text_limit": QUICK_DRIFT} if quick else {}

@@ -13,7 +13,7 @@ from ui.icon import app_icon  # noqa: E402
 
 
 def main(out: Path) -> None:
-    app = QGuiApplication.instance() or QGuiApplication([])
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - Qt needs it alive to draw
     out.parent.mkdir(parents=True, exist_ok=True)
     if not app_icon().pixmap(QSize(256, 256)).save(str(out)):
         sys.exit(f"could not write {out}")

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from app.chat import ChatService, ChatSettings
+from app.chat import ChatService
 from app.conversations import Conversation
 from app.errors import InputError, StoreError
 from app.prompt import fit_prompt, system_message

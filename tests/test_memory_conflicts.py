@@ -3,7 +3,6 @@ run's report says what became of each memory."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -39,9 +38,9 @@ def test_the_development_set_has_no_false_conflicts():
 
 
 @pytest.fixture
-def fast_cache(nocturne_home, tmp_path_factory):
-    (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
-    os.symlink(tmp_path_factory.mktemp("training-cache"), nocturne_home / "cache" / "training")
+def fast_cache(shared_training_cache):
+    """The session's training cache (F32 copy, replay, yardstick): built once for every test."""
+    return shared_training_cache
 
 
 def test_the_older_memory_is_flagged_for_review_in_the_list_and_the_cli(app, nocturne_home):

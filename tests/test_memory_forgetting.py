@@ -7,7 +7,6 @@ bundled model and run records written by the real learning job.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -17,7 +16,7 @@ from app.memory_relevance import mentions, used_in_turn
 from app.runs import TrainingRuns
 from ondevice.engine import GenerationOptions
 from tests.conftest import run_cli
-from tests.test_learning_job import FAST, shared_training_cache  # noqa: F401 - a fixture, shared
+from tests.test_learning_job import FAST
 
 DOG = "My dog is called Biscuit"
 
@@ -190,10 +189,8 @@ def test_a_secret_in_a_later_message_leaves_the_title_alone(app):
 # -- #15. deleting leaves nothing in run records, logs, caches or work folders --------------------------
 
 @pytest.fixture
-def training_cache(nocturne_home, shared_training_cache):  # noqa: F811 - the imported fixture
+def training_cache(shared_training_cache):
     """The learning tests' session cache (F32 copy, replay, yardstick), linked as the job expects."""
-    (nocturne_home / "cache").mkdir(parents=True, exist_ok=True)
-    os.symlink(shared_training_cache, nocturne_home / "cache" / "training")
     return shared_training_cache
 
 

@@ -25,7 +25,6 @@ from ondevice.training.mlx_convert import GgufModel, ensure_mlx_model  # noqa: E
 from ondevice.training.mlx_trainer import (  # noqa: E402
     MlxTrainer,
     apply_lora,
-    export_adapter,
     load_mlx_model,
     lora_pairs,
 )

@@ -31,10 +31,10 @@ from tests.learning_helpers import add_memories, write_small_lora
 from tests.test_trust_cli import not_private
 
 
-@pytest.fixture(scope="module")
-def training_cache(tmp_path_factory):
-    """One training cache (F32 copy, replay answers, yardstick) for all the trials."""
-    return tmp_path_factory.mktemp("fault-training-cache")
+@pytest.fixture
+def training_cache(training_cache_for_session):
+    """The session's training cache (F32 copy, replay answers, yardstick), built once."""
+    return training_cache_for_session
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from app.cli.common import err, opened, table
+from app.cli.common import opened, table
 from app.errors import InputError, NotFoundError
 from app.self_command import nocturne_argv
 from app.learning_report import morning_report

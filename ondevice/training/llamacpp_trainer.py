@@ -15,7 +15,7 @@ import ctypes
 import os
 import resource
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
