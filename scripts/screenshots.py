@@ -22,22 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SIZE = (1180, 760)
 
-DEMO_ANSWER = """Here is a small function that reverses the words of a sentence:
-
-```python
-def reverse_words(text: str) -> str:
-    return " ".join(reversed(text.split()))
-```
-
-How it works:
-
-1. `split()` cuts the sentence at every space.
-2. `reversed()` walks the words from the end.
-3. `join()` glues them back together with spaces.
-
-You said you prefer **short answers**, so that's all you need!"""
-
-
 def under_xvfb() -> None:
     """Re-run this script under xvfb-run when no display is available (a real X window)."""
     if os.environ.get("DISPLAY") or os.environ.get("NOCTURNE_SCREENSHOT_CHILD"):
@@ -52,25 +36,24 @@ def under_xvfb() -> None:
 
 
 def seed(app) -> dict:
-    """Demo conversations and memories, written through the app's services."""
+    """Demo conversations and memories, written through the app's services. Every answer in
+    them is the bundled model's own, generated here: the pictures never show a made-up answer."""
+    from app.conversations import Conversation
     from ui.services import memory_service
 
     log, memories = app.log, memory_service(app)
-    chat = log.create("Reverse the words of a sentence")
-    log.add_message(chat, "user", "I prefer short answers. How do I reverse the words of a "
-                    "sentence in Python?")
-    log.add_message(chat, "assistant", DEMO_ANSWER, model="SmolLM2-135M-Instruct.Q4_1",
-                    adapter_version="2025-06-03-1", completion_tokens=96, tokens_per_s=41.7,
-                    duration_ms=2400.0, ttft_ms=110.0, prompt_tokens=80, rating=1)
-    trip = log.create("Packing list for Lisbon")
-    trip_message = log.add_message(trip, "user", "I'm going to Lisbon in May, with my dog Miso.")
-    log.add_message(trip, "assistant", "Lovely! Pack light layers and a leash for Miso.",
-                    model="SmolLM2-135M-Instruct.Q4_1")
-    for title in ("Sourdough starter feeding schedule", "Explain LoRA like I'm five",
-                  "Draft an email to my landlord"):
-        other = log.create(title)
-        log.add_message(other, "user", title)
-        log.add_message(other, "assistant", "…", model="SmolLM2-135M-Instruct.Q4_1")
+
+    def ask(text: str) -> Conversation:
+        conversation = Conversation()
+        app.chat().reply(conversation, text).consume()
+        return conversation
+
+    chat = ask("I prefer short answers. How do I reverse the words of a sentence in Python?").id
+    trip = ask("I'm going to Lisbon in May, with my dog Miso. What should I pack?").id
+    trip_message = next(m["id"] for m in log.messages(trip) if m["role"] == "user")
+    for question in ("How often should I feed a sourdough starter?", "Explain LoRA like I'm five.",
+                     "Draft a short email to my landlord about a broken heater."):
+        ask(question)
 
     memories.add("I prefer short answers.", kind="preference")
     memories.add("My name is Ada and I work as a data engineer.", kind="fact")
