@@ -30,6 +30,16 @@ def title_from(text: str) -> str:
     return short_title(text) or "New chat"
 
 
+MAX_SEARCH_WORDS = 32  # a pasted page as a query would make SQLite match for minutes
+
+
+def check_search_size(words: list[str]) -> None:
+    """Refuse, in one sentence, a search of more distinct words than anyone types."""
+    if len(words) > MAX_SEARCH_WORDS:
+        raise InputError(f"The search has {len(words):,} different words: search with at most "
+                         f"{MAX_SEARCH_WORDS}.")
+
+
 @dataclass
 class Conversation:
     """A chat in progress. `id` is None until its first turn is logged (never, if temporary)."""
@@ -141,9 +151,10 @@ class ConversationLog:
 
     def search(self, query: str, limit: int = 50) -> list[dict]:
         """Messages matching `query` (FTS5, best first), with their conversation's title."""
-        words = [w for w in query.split() if w]
+        words = list(dict.fromkeys(w for w in query.split() if w))
         if not words:
             raise InputError("The search is empty: type a word to look for.")
+        check_search_size(words)
         # Quote each word so punctuation in the query is never FTS syntax.
         match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         return self.store.query(

@@ -17,7 +17,7 @@ from app.errors import InputError, NotFoundError
 from app.memory_capture import (KnownMemories, confirmation, explicit_request, kind_of, normalize,
                                  propose_memories, tidy)
 from app.memory_conflicts import superseded_memories
-from app.conversations import title_from
+from app.conversations import check_search_size, title_from
 from app.memory_context import memories_for_prompt
 from app.memory_forget import (content_sha256, conversations_mentioning, delete_conversation_rows,
                                fall_back_to_clean_adapter, remove_tainted_files, taint_adapters)
@@ -71,7 +71,9 @@ class MemoryService:
         if status:
             sql += " AND status = ?"
             params.append(self._checked(status, STATUSES, "status"))
-        for word in (query or "").split():
+        words = list(dict.fromkeys((query or "").split()))
+        check_search_size(words)
+        for word in words:
             sql += " AND text LIKE ? ESCAPE '\\'"
             params.append("%" + re.sub(r"([%_\\])", r"\\\1", word) + "%")
         recalled = self.recalled_ids()

@@ -12,6 +12,7 @@ import re
 from typing import Callable
 
 MAX_PROMPT_CANDIDATES = 200  # bounds the token counting per turn
+MAX_QUERY_WORDS = 64
 # Words too common to say whether a memory is relevant to a message.
 STOPWORDS = frozenset(
     "a an and are am as at be but by can do does did for from have has how i in is it me my of "
@@ -24,7 +25,8 @@ def fts_query(text: str) -> str | None:
     words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS]
     if not words:
         return None
-    return " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
+    # The first words are enough to rank memories; a pasted page would make a huge query.
+    return " OR ".join('"' + w + '"' for w in list(dict.fromkeys(words))[:MAX_QUERY_WORDS])
 
 
 def memories_for_prompt(store, text: str, count_tokens: Callable[[str], int], budget: int,
