@@ -13,10 +13,12 @@ from typing import Callable, Iterator, Protocol
 
 from app.conversation_lock import conversation_turn
 from app.conversations import Conversation, ConversationLog
-from app.errors import NocturneError
+from app.errors import InputError, NocturneError
 from app.memory_relevance import used_memories
 from app.prompt import fit_prompt, system_message
 from app.text_input import clean_user_text
+
+MAX_CAPTURE_CHARS = 2_000  # "remember that ..." longer than this is no memory (they hold 500)
 from ondevice.engine import Engine, EngineError, GenerationOptions, Usage
 
 NOT_REMEMBERED = (
@@ -102,6 +104,10 @@ class ChatService:
     def reply(self, conversation: Conversation, text: str | bytes) -> Reply:
         """Start a turn. Raises InputError at once for empty or invalid text; nothing is logged."""
         text = clean_user_text(text, "message")
+        if self.memories is not None and len(text) > MAX_CAPTURE_CHARS and self.memories.is_capture(text):
+            # It could never become a memory, and a huge message in the log makes search crawl.
+            raise InputError(f"That is too long to remember ({len(text):,} characters): a memory is "
+                             "a sentence or two.")
         reply = Reply(lambda r: self._run(r, conversation, text))
         reply.conversation = conversation
         return reply

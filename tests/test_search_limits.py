@@ -24,3 +24,11 @@ def test_a_huge_memory_search_is_one_sentence(app):
         app.memories().list(query=PAGE)
     # Repeating one word is one word.
     assert app.memories().list(query="word " * 100_000) == []
+
+
+def test_a_huge_remember_request_is_refused_before_anything_is_logged(app):
+    from app.conversations import Conversation
+
+    with pytest.raises(InputError, match="too long to remember"):
+        app.chat().reply(Conversation(), "remember that " + "word " * 100_000)
+    assert app.log.list() == []
