@@ -91,6 +91,8 @@ class ReviewResult:
         if not self.changed and not self.unchanged:
             return "No memory matches: nothing was changed."
         count = len(self.changed)
+        if not count:
+            return f"Nothing changed: {'it was' if len(self.unchanged) == 1 else 'they were'} already {self.status}."
         sentence = f"{self.status.capitalize()} {count} {_memories(count)}"
         if self.unchanged:
             sentence += f" ({len(self.unchanged)} already {self.status})"
