@@ -284,7 +284,15 @@ class MemoryService:
         if conversation_ids is not None:
             sql += " AND conversation_id IN (SELECT value FROM json_each(?))"
             params += (json.dumps(conversation_ids),)
-        candidates = propose_memories(self.store.query(sql + " ORDER BY id", params))
+        return self.propose_from(self.store.query(sql + " ORDER BY id", params))
+
+    def propose_from(self, messages: list[dict]) -> list[int]:
+        """Pending memories from these message rows (see `propose`), in one transaction.
+
+        Proposing from the same rows twice adds nothing the second time: every candidate is
+        checked against all stored memories, whatever their status.
+        """
+        candidates = propose_memories(messages)
         known = KnownMemories(r["text"] for r in self.store.query("SELECT text FROM memories"))
         fresh = []
         for candidate in candidates:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
+from app.chat_exports import FORMAT_NAMES
+from app.memory_review import MemoryFilter
 from ui.services import list_memories
 
 COLUMNS = ["Memory", "Kind", "Status", "Source", "Learned"]
@@ -21,18 +23,21 @@ class MemoryTableModel(QAbstractTableModel):
     def __init__(self, app, parent=None):
         super().__init__(parent)
         self.app = app
-        self.status: str | None = None
-        self.query = ""
+        self.filter = MemoryFilter()
         self._rows: list[dict] = []
 
     def refresh(self) -> None:
-        """Reload with the current status filter and search text."""
+        """Reload with the current filter (status, source, kind, conversation, words)."""
         self.beginResetModel()
-        self._rows = list_memories(self.app, self.status, self.query or None)
+        self._rows = list_memories(self.app, self.filter)
         self.endResetModel()
 
     def memory(self, row: int) -> dict:
         return self._rows[row]
+
+    def memories(self) -> list[dict]:
+        """Every row shown, in order (what "all shown" acts on)."""
+        return list(self._rows)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -79,5 +84,8 @@ class MemoryTableModel(QAbstractTableModel):
             return "superseded: review" if row.get("superseded") else row.get("status") or ""
         if column == "Source":
             source = row.get("source_conversation_id")
-            return f"Conversation {source}" if source else "Added by you"
+            if not source:
+                return "Added by you"
+            imported = row.get("conversation_source")
+            return f"Conversation {source} ({FORMAT_NAMES[imported]})" if imported else f"Conversation {source}"
         return "Yes" if row.get("learned") else "Not yet"
