@@ -3,7 +3,7 @@
 An import brings hundreds of proposals, so rows can be selected many at a time, the list can be
 narrowed by source, kind and conversation, and "Approve/Reject all shown" act on exactly the
 rows the filters show. Each bulk action is one transaction in app.memory_review (a thousand
-rows take milliseconds: bench/memory_review.py), so it runs on the UI thread.
+rows take milliseconds: bench/memory_scale.py), so it runs on the UI thread.
 """
 
 from __future__ import annotations
