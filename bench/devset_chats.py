@@ -18,7 +18,7 @@ NAMES = ("Ada", "Birk", "Clara", "Dev", "Elin", "Farid", "Greta", "Hugo", "Ines"
          "Liam", "Maja", "Noor", "Oskar", "Priya", "Rune", "Sofia", "Tariq", "Ulla", "Vera", "Wim")
 PLACES = ("Oslo", "Leeds", "Porto", "Graz", "Turku", "Ghent", "Lyon", "Cork", "Malmo", "Bergen",
           "Basel", "Split", "Tartu", "Kobe", "Perth", "Quito")
-_PROPER = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")  # a capitalised word inside a sentence
+_PROPER = re.compile(r"(?<=[a-z,] )[A-Z][^\W\d_]+")  # a capitalised word inside a sentence
 _NUMBER = re.compile(r"\b\d+\b")
 
 
