@@ -235,3 +235,20 @@ def test_the_job_runs_the_budgeted_step(app):
     log_chats(app, 30)
     step = propose_from_recent_chats(app, TrainingRuns(app.store))
     assert step.finished and step.turns == 30 and step.proposed
+
+
+def test_the_readme_documents_every_memories_action_and_option():
+    import argparse
+
+    from app.cli.main import build_parser
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    memories = build_parser()._subparsers._group_actions[0].choices["memories"]
+    actions = next(a for a in memories._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = [f"nocturne memories {name}" for name in actions if f"nocturne memories {name}" not in readme
+               and f"/ `{name} " not in readme]
+    missing += [f"{name} {option}" for name, parser in actions.items() for action in parser._actions
+                for option in action.option_strings if option.startswith("--") and option != "--help"
+                and option not in readme]
+    assert missing == [], f"README does not mention: {missing}"
