@@ -7,13 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QItemSelectionModel
 
 from app.context import Nocturne
 from app.history_import import import_history
 from bench.devset_chats import chats_with_user_turns, write_claude_export
-from tests.test_ui_memories import cell
+from tests.test_ui_memories import answer_confirmation, cell
 from ui.views.memories_view import MemoriesView
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
@@ -46,22 +45,6 @@ def shown(view) -> set[str]:
 
 def status_of(app, text: str) -> str:
     return app.store.query_one("SELECT status FROM memories WHERE text = ?", (text,))["status"]
-
-
-def answer_box(button_text: str | None, shown_text: list) -> None:
-    """Once the confirmation is up, keep its text and press the button (None: Cancel)."""
-    def press():
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, press)
-            return
-        shown_text.append(box.text())
-        for button in box.buttons():
-            if (button.text() == button_text if button_text else box.buttonRole(button) == QMessageBox.RejectRole):
-                button.click()
-                return
-        raise AssertionError([b.text() for b in box.buttons()])
-    QTimer.singleShot(0, press)
 
 
 def test_filters_narrow_the_list_by_source_kind_and_conversation(view):
@@ -101,13 +84,14 @@ def test_approve_all_shown_acts_on_exactly_the_filtered_rows_after_confirming_th
     choose(view.source_filter, "claude")
     texts = shown(view)
     asked: list[str] = []
-    answer_box(None, asked)  # Cancel first: nothing changes
+    answer_confirmation(False, asked, cancel=True)  # Cancel first: nothing changes
     view.approve_shown_button.click()
     assert asked == ["Approve the 2 memories shown? They are used in your chats at once and "
-                     "learned tonight."]
+                     "learned tonight.", "Cancel"]
     assert all(status_of(app, text) == "pending" for text in texts)
-    answer_box("Approve 2 memories", asked)
+    answer_confirmation(False, asked)
     view.approve_shown_button.click()
+    assert asked[-1] == "Approve 2 memories"
     assert all(status_of(app, text) == "approved" for text in texts)
     others = app.store.query("SELECT text, status FROM memories WHERE text NOT IN (?, ?)", tuple(texts))
     assert {r["text"]: r["status"] for r in others} == {  # the rows not shown were left alone
@@ -126,9 +110,10 @@ def test_reject_all_shown_on_hundreds_of_imported_proposals(qtbot, nocturne_home
         choose(view.status_filter, "pending")
         assert view.model.rowCount() == result.proposed_memories >= 100
         asked: list[str] = []
-        answer_box(f"Reject {result.proposed_memories} memories", asked)
+        answer_confirmation(False, asked)
         view.reject_shown_button.click()
         assert asked[0].startswith(f"Reject the {result.proposed_memories} memories shown?")
+        assert asked[1] == f"Reject {result.proposed_memories} memories"
         assert app.store.query("SELECT DISTINCT status FROM memories") == [{"status": "rejected"}]
     finally:
         app.close()
