@@ -75,7 +75,9 @@ class MemoryService:
         """
         sql, params = filter_sql(self.checked_filter(MemoryFilter(status, source, kind, conversation_id, query)))
         recalled = self.recalled_ids()
-        superseded = superseded_memories(self.store)  # contradicted by a newer memory: to review
+        # Contradicted by a newer memory: to review. Only approved memories are compared, so a
+        # list of pending proposals (an import's hundreds) skips the comparison.
+        superseded = superseded_memories(self.store) if status in (None, "approved") else {}
         rows = self.store.query(sql, tuple(params))
         return [{**row, "learned": row["id"] in recalled,
                  "superseded": superseded[row["id"]].explain() if row["id"] in superseded else None}

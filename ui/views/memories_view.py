@@ -85,6 +85,8 @@ class MemoriesView(QWidget):
         # Sizes come from the rows in view only: measuring hundreds of wrapped rows blocked the
         # UI thread for a quarter of a second after every action on an import's proposals.
         header.setResizeContentsPrecision(0)
+        self.table.verticalHeader().setResizeContentsPrecision(0)
+        self._conversations: list[dict] | None = None  # what the conversation filter lists
         self._fitted: set[int] = set()  # rows whose height fits their wrapped text
         self.table.verticalScrollBar().valueChanged.connect(lambda _: self._fit_visible_rows())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
@@ -134,9 +136,11 @@ class MemoriesView(QWidget):
 
     # -- list ---------------------------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def refresh(self, conversations: bool = True) -> None:
+        """Reload the rows (and the conversation filter's list, unless only a filter changed)."""
         kept = {memory["id"] for memory in self.selected_memories()}
-        self._fill_conversations()
+        if conversations:
+            self._fill_conversations()
         self.model.refresh()
         self._fitted.clear()
         self._fit_visible_rows()
@@ -172,10 +176,14 @@ class MemoriesView(QWidget):
         """The conversation filter lists the conversations memories came from (they change)."""
         combo = self.conversation_filter
         chosen = combo.currentData()
+        rows = memory_conversations(self.app)
+        if rows == self._conversations:  # rebuilding a thousand items costs tens of ms
+            return
+        self._conversations = rows
         combo.blockSignals(True)
         combo.clear()
         combo.addItem("All conversations", None)
-        for row in memory_conversations(self.app):
+        for row in rows:
             title = row["title"] or f"Conversation {row['id']}"
             short = title if len(title) <= MAX_TITLE_CHARS else title[:MAX_TITLE_CHARS - 1] + "…"
             combo.addItem(f"{short} ({row['memories']})", row["id"])
@@ -194,7 +202,7 @@ class MemoriesView(QWidget):
 
     def _filter(self) -> None:
         self.model.filter = self._chosen_filter()
-        self.refresh()
+        self.refresh(conversations=False)
 
     def selected_memories(self) -> list[dict]:
         """The selected rows' memories, in table order."""
