@@ -70,8 +70,8 @@ def _text(value: str) -> str | bytes:
 def list_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
         chosen = _filter(args, args.status)
-        rows = MemoryService(app).list(chosen.status, chosen.query, source=chosen.source, kind=chosen.kind,
-                            conversation_id=chosen.conversation_id)
+        rows = MemoryService(app).list(chosen.status, chosen.query, source=chosen.source,
+                                       kind=chosen.kind, conversation_id=chosen.conversation_id)
     if not rows and chosen.is_narrowed():
         print("No memory matches: `nocturne memories list` shows them all.")
         return 0
