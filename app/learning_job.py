@@ -18,6 +18,7 @@ from app.context import Nocturne
 from app.errors import NocturneError
 from app.learned_check import learned_in_chat, recall_summary
 from app.memory_conflicts import without_superseded
+from app.nightly_proposals import ProposalStep, propose_new_turns
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.run_progress import ProgressClock, ProgressEvent
 from app.run_report import Recall, RunReport, memory_results
@@ -85,11 +86,11 @@ def approved_memories(app: Nocturne) -> list[tuple[int, str]]:
     return [(row["id"], row["text"]) for row in rows]
 
 
-def propose_from_recent_chats(app: Nocturne, runs: TrainingRuns) -> list[int]:
-    """Pending memories from what the user said since the last run; they wait for review and
-    are never trained until approved."""
+def propose_from_recent_chats(app: Nocturne, runs: TrainingRuns) -> ProposalStep:
+    """Pending memories from what the user said since the step last read, within its time
+    budget (app.nightly_proposals); they wait for review and are never trained until approved."""
     last = runs.last()
-    return app.memories().propose(since=last["started_at"] if last else None)
+    return propose_new_turns(app, last["started_at"] if last else None)
 
 
 def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
@@ -224,7 +225,7 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     previous = runs.last_report()
     run_id = runs.start(trigger, name)
     started = time.monotonic()
-    log: list[str] = []
+    log: list[str] = [proposed.log_line()] if proposed.turns else []
     # A run that went through every stage tells how long the stages take.
     complete = previous is not None and previous.status in ("succeeded", "rejected")
     clock = ProgressClock(previous.stage_seconds if complete else {})
@@ -238,7 +239,7 @@ def _run_locked(app, runs, trigger, trainer_flag, max_minutes, on_event, should_
     stop = should_stop or (lambda: False)
     report = RunReport(status="running", trigger=trigger, trainer=name, base_model=model.name,
                        run_id=run_id, started_at=runs.get(run_id)["started_at"],
-                       base_sha256=model.sha256, memories=len(memories), proposed=len(proposed))
+                       base_sha256=model.sha256, memories=len(memories), proposed=len(proposed.proposed))
     work = app.home / "runs" / str(run_id)
     try:
         _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop,

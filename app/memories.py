@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import re
 from datetime import datetime
 from typing import Callable, Collection
 
@@ -19,6 +18,7 @@ from app.memory_capture import (KnownMemories, confirmation, explicit_request, k
 from app.memory_conflicts import superseded_memories
 from app.conversations import check_search_size, title_from
 from app.memory_context import memories_for_prompt
+from app.memory_review import SOURCES, MemoryFilter, ReviewResult, filter_sql, set_statuses
 from app.memory_forget import (content_sha256, conversations_mentioning, delete_conversation_rows,
                                fall_back_to_clean_adapter, remove_tainted_files, taint_adapters)
 from app.memory_purge import needles_for, purge_files, purge_run_records
@@ -60,28 +60,44 @@ class MemoryService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def list(self, status: str | None = None, query: str | None = None) -> list[dict]:
-        """Memories, newest first, with `learned` (recalled by the active adapter).
+    def list(self, status: str | None = None, query: str | None = None, *, source: str | None = None,
+             kind: str | None = None, conversation_id: int | None = None) -> list[dict]:
+        """Memories, newest first, with `learned` (recalled by the active adapter), `superseded`
+        and `conversation_source` (the import format of its conversation; None: here or by hand).
 
         Args:
             status: only this status (pending / approved / rejected).
             query: only memories containing every word of it (case-insensitive).
+            source, kind, conversation_id: see app.memory_review.MemoryFilter.
+
+        Raises:
+            InputError: an unknown status, source or kind. NotFoundError: no such conversation.
         """
-        sql, params = "SELECT * FROM memories WHERE 1=1", []
-        if status:
-            sql += " AND status = ?"
-            params.append(self._checked(status, STATUSES, "status"))
-        words = list(dict.fromkeys((query or "").split()))
-        check_search_size(words)
-        for word in words:
-            sql += " AND text LIKE ? ESCAPE '\\'"
-            params.append("%" + re.sub(r"([%_\\])", r"\\\1", word) + "%")
+        sql, params = filter_sql(self.checked_filter(MemoryFilter(status, source, kind, conversation_id, query)))
         recalled = self.recalled_ids()
-        superseded = superseded_memories(self.store)  # contradicted by a newer memory: to review
-        rows = self.store.query(sql + " ORDER BY id DESC", tuple(params))
+        # Contradicted by a newer memory: to review. Only approved memories are compared, so a
+        # list of pending proposals (an import's hundreds) skips the comparison.
+        superseded = superseded_memories(self.store) if status in (None, "approved") else {}
+        rows = self.store.query(sql, tuple(params))
         return [{**row, "learned": row["id"] in recalled,
                  "superseded": superseded[row["id"]].explain() if row["id"] in superseded else None}
                 for row in rows]
+
+    def matching_ids(self, chosen: MemoryFilter) -> list[int]:
+        """The ids of the memories `chosen` picks, newest first (what a bulk action acts on)."""
+        sql, params = filter_sql(self.checked_filter(chosen))
+        return [row["id"] for row in self.store.query(sql, tuple(params))]
+
+    def checked_filter(self, chosen: MemoryFilter) -> MemoryFilter:
+        """`chosen` when every value in it exists; else one sentence (InputError/NotFoundError)."""
+        for value, allowed, what in ((chosen.status, STATUSES, "status"), (chosen.kind, KINDS, "kind"),
+                                     (chosen.source, SOURCES, "source")):
+            if value:
+                self._checked(value, allowed, what)
+        check_search_size(list(dict.fromkeys((chosen.query or "").split())))
+        if chosen.conversation_id is not None:
+            self.app.log.get(chosen.conversation_id)
+        return chosen
 
     def get(self, memory_id: int) -> dict:
         """One memory (same keys as `list`). Raises NotFoundError."""
@@ -151,6 +167,17 @@ class MemoryService:
     def reject(self, memory_id: int) -> None:
         """Reject a memory: never used or trained, and never proposed again."""
         self._set_status(memory_id, "rejected")
+
+    def review(self, memory_ids: Collection[int], status: str) -> ReviewResult:
+        """Approve or reject many memories in one transaction: all of them, or none when an id
+        is not a memory (NotFoundError). Rejecting taints adapters as `reject` does."""
+        if status not in ("approved", "rejected"):
+            raise InputError(f"{status!r} is not a review decision: use approved or rejected.")
+        with self.store.transaction() as db:
+            result, active_base = set_statuses(db, list(memory_ids), status)
+        if result.tainted_adapters:
+            self._after_forgetting(result.tainted_adapters, active_base)
+        return result
 
     def remember_message(self, message_id: int) -> int:
         """"Remember this" on a message: its text becomes an approved memory.
@@ -259,7 +286,15 @@ class MemoryService:
         if conversation_ids is not None:
             sql += " AND conversation_id IN (SELECT value FROM json_each(?))"
             params += (json.dumps(conversation_ids),)
-        candidates = propose_memories(self.store.query(sql + " ORDER BY id", params))
+        return self.propose_from(self.store.query(sql + " ORDER BY id", params))
+
+    def propose_from(self, messages: list[dict]) -> list[int]:
+        """Pending memories from these message rows (see `propose`), in one transaction.
+
+        Proposing from the same rows twice adds nothing the second time: every candidate is
+        checked against all stored memories, whatever their status.
+        """
+        candidates = propose_memories(messages)
         known = KnownMemories(r["text"] for r in self.store.query("SELECT text FROM memories"))
         fresh = []
         for candidate in candidates:
@@ -348,15 +383,8 @@ class MemoryService:
         return None
 
     def _set_status(self, memory_id: int, status: str) -> None:
-        row = self.get(memory_id)
-        if row["status"] == status:
-            return
-        with self.store.transaction() as db:
-            db["memories"].update(memory_id, {"status": status, "updated_at": now_iso()})
-            # Adapters trained on an approved memory the user now rejects must not keep it.
-            tainted = taint_adapters(db, [memory_id], "rejected") if status == "rejected" else ([], None)
-        if tainted[0]:
-            self._after_forgetting(*tainted)
+        self.get(memory_id)  # a missing id says so in the single-memory words
+        self.review([memory_id], status)
 
     def _after_forgetting(self, tainted: list[str], active_base: str | None) -> None:
         """Delete tainted adapters' files, fall back to a clean adapter, purge freed text."""

@@ -203,11 +203,11 @@ def test_the_nightly_job_proposes_memories_from_chats_since_the_last_run(app):
     app.log.add_message(conversation, "user", "I live in Lyon. What should I visit?")
     app.log.add_message(conversation, "assistant", "I live in a data centre, but try Fourvière.")
     runs = TrainingRuns(app.store)
-    new = propose_from_recent_chats(app, runs)
+    new = propose_from_recent_chats(app, runs).proposed
     rows = [app.memories().get(i) for i in new]
     assert [r["status"] for r in rows] == ["pending"]
     assert "Lyon" in rows[0]["text"] and "data centre" not in rows[0]["text"]
-    assert propose_from_recent_chats(app, runs) == []  # deduplicated on the next night
+    assert propose_from_recent_chats(app, runs).proposed == []  # already read: not again
 
 
 def test_a_memory_is_learned_only_if_recalled_with_the_prompt_chat_sends(app):

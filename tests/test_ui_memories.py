@@ -30,10 +30,11 @@ def seeded(app):
     return {"conversation": conversation, "from_chat": from_chat, "typed": typed}
 
 
-def answer_confirmation(check_also: bool, shown: list | None = None) -> None:
-    """Press Delete in the confirmation box once it is shown (ticking its checkbox if asked).
+def answer_confirmation(check_also: bool, shown: list | None = None, cancel: bool = False) -> None:
+    """Press the confirming button (Delete, Approve ...) in the confirmation box once it is shown
+    (ticking its checkbox if asked), or Cancel.
 
-    `shown` receives the box's text.
+    `shown` receives the box's text and then the pressed button's label.
     """
     def press():
         box = QApplication.activeModalWidget()
@@ -44,8 +45,11 @@ def answer_confirmation(check_also: bool, shown: list | None = None) -> None:
             shown.append(box.text())
         if check_also:
             box.checkBox().setChecked(True)
-        delete = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.DestructiveRole)
-        delete.click()
+        role = QMessageBox.RejectRole if cancel else QMessageBox.DestructiveRole
+        button = next(b for b in box.buttons() if box.buttonRole(b) == role)
+        if shown is not None:
+            shown.append(button.text())
+        button.click()
     QTimer.singleShot(0, press)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from app.errors import NocturneError
+from app.memory_review import MemoryFilter, conversations_with_memories
 from app.loaded_adapter import LoadedAdapterCheck, check_loaded_adapter
 from app.run_progress import ProgressEvent
 from app.run_report import RunReport
@@ -27,17 +28,22 @@ def memory_service(app):
     return app.memories()
 
 
-def list_memories(app, status: str | None = None, query: str | None = None) -> list[dict]:
-    """Memories for the table, newest first, filtered by status and a search text.
+def list_memories(app, chosen: MemoryFilter) -> list[dict]:
+    """Memories for the table, newest first, as the filter picks them.
 
     Args:
         app: the Nocturne instance.
-        status: pending | approved | rejected, or None for all.
-        query: words to look for, or None.
+        chosen: status, source, kind, conversation and search words (None: any).
     Returns:
-        dicts with id, text, kind, status, source_conversation_id, learned, ...
+        dicts with id, text, kind, status, source_conversation_id, conversation_source, learned, ...
     """
-    return memory_service(app).list(status=status, query=query or None)
+    return memory_service(app).list(chosen.status, chosen.query or None, source=chosen.source,
+                                    kind=chosen.kind, conversation_id=chosen.conversation_id)
+
+
+def memory_conversations(app) -> list[dict]:
+    """Conversations some memory came from (for the conversation filter), newest first."""
+    return conversations_with_memories(app.store)
 
 
 def run_reports(app, limit: int = 50) -> list[RunReport]:

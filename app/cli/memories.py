@@ -6,7 +6,9 @@ import argparse
 import sys
 
 from app.cli.common import deleted, opened, table
+from app.errors import InputError
 from app.memories import KINDS, STATUSES, MemoryService
+from app.memory_review import SOURCES, MemoryFilter
 from app.memory_forget import MENTION_REASONS
 
 
@@ -16,6 +18,7 @@ def register(commands) -> None:
     listing = sub.add_parser("list", help="list memories, newest first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--search", metavar="WORDS", help="only memories containing these words")
+    _filters(listing)
     listing.set_defaults(func=list_cmd)
     add = sub.add_parser("add", help="add an approved memory ('-' reads it from stdin)")
     add.add_argument("text")
@@ -25,10 +28,13 @@ def register(commands) -> None:
     edit.add_argument("id", type=int)
     edit.add_argument("text")
     edit.set_defaults(func=edit_cmd)
-    for name, helptext in (("approve", "approve a memory (used and learned)"),
-                           ("reject", "reject a memory (never used, learned or proposed again)")):
-        action = sub.add_parser(name, help=helptext)
-        action.add_argument("id", type=int)
+    for name, helptext in (("approve", "approve memories (used and learned)"),
+                           ("reject", "reject memories (never used, learned or proposed again)")):
+        action = sub.add_parser(name, help=helptext + ": by ID, or every pending one a filter picks")
+        action.add_argument("ids", type=int, nargs="*", metavar="ID")
+        action.add_argument("--all-pending", action="store_true",
+                            help="every pending memory, narrowed by --source, --kind, --conversation")
+        _filters(action)
         action.set_defaults(func=status_cmd, action=name)
     delete = sub.add_parser("delete", help="delete a memory for good; adapters that learned it are discarded")
     delete.add_argument("id", type=int)
@@ -44,26 +50,49 @@ def register(commands) -> None:
     propose.set_defaults(func=propose_cmd)
 
 
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", choices=SOURCES,
+                        help="where it came from: an import (chatgpt, claude, open-webui, nocturne, "
+                             "or imported for any), a chat here (chat), or added by hand (hand)")
+    parser.add_argument("--kind", choices=KINDS)
+    parser.add_argument("--conversation", type=int, metavar="N", help="only memories from conversation N")
+
+
+def _filter(args: argparse.Namespace, status: str | None) -> MemoryFilter:
+    return MemoryFilter(status=status, source=args.source, kind=args.kind,
+                        conversation_id=args.conversation, query=getattr(args, "search", None))
+
+
 def _text(value: str) -> str | bytes:
     return sys.stdin.buffer.read() if value == "-" else value
 
 
 def list_cmd(args: argparse.Namespace) -> int:
     with opened() as app:
-        rows = MemoryService(app).list(status=args.status, query=args.search)
-    if not rows and (args.search or args.status):
+        chosen = _filter(args, args.status)
+        rows = MemoryService(app).list(chosen.status, chosen.query, source=chosen.source,
+                                       kind=chosen.kind, conversation_id=chosen.conversation_id)
+    if not rows and chosen.is_narrowed():
         print("No memory matches: `nocturne memories list` shows them all.")
         return 0
     if not rows:
         print("No memories yet: say “remember that …” in a chat, or `nocturne memories add TEXT`.")
         return 0
     print(table([[r["id"], "review" if r["superseded"] else r["status"], r["kind"], "yes" if r["learned"] else "",
-                  r["source_conversation_id"] or "", r["text"]] for r in rows],
+                  _from_chat(r), r["text"]] for r in rows],
                 ["ID", "STATUS", "KIND", "LEARNED", "FROM CHAT", "MEMORY"]))
     for r in rows:
         if r["superseded"]:
             print(f"Review: {r['superseded']} (edit or delete it with `nocturne memories`).")
     return 0
+
+
+def _from_chat(row: dict) -> str:
+    """The source conversation's id, and the app it was imported from."""
+    if row["source_conversation_id"] is None:
+        return ""
+    source = row.get("conversation_source")
+    return f"{row['source_conversation_id']} ({source})" if source else str(row["source_conversation_id"])
 
 
 def add_cmd(args: argparse.Namespace) -> int:
@@ -86,9 +115,20 @@ def edit_cmd(args: argparse.Namespace) -> int:
 
 
 def status_cmd(args: argparse.Namespace) -> int:
+    """Approve or reject the IDs given, or every pending memory the filters pick, all or none."""
+    filtered = args.source or args.kind or args.conversation is not None
+    if args.ids and (args.all_pending or filtered):
+        raise InputError(f"Give memory IDs or --all-pending with filters, not both: "
+                         f"`nocturne memories {args.action} 12 14` or "
+                         f"`nocturne memories {args.action} --all-pending --source chatgpt`.")
+    if not args.ids and not args.all_pending:
+        raise InputError(f"Say which memories to {args.action}: their IDs, or --all-pending "
+                         f"(narrowed by --source, --kind or --conversation).")
     with opened() as app:
-        getattr(MemoryService(app), args.action)(args.id)
-    print(f"Memory {args.id} {args.action}d.")
+        service = MemoryService(app)
+        ids = args.ids or service.matching_ids(_filter(args, "pending"))
+        result = service.review(ids, "approved" if args.action == "approve" else "rejected")
+    print(result.summary())
     return 0
 
 

@@ -1,8 +1,14 @@
-"""The memories view: review what Nocturne learned about you; approve, edit, add, delete."""
+"""The memories view: review what Nocturne learned about you; approve, edit, add, delete.
+
+An import brings hundreds of proposals, so rows can be selected many at a time, the list can be
+narrowed by source, kind and conversation, and "Approve/Reject all shown" act on exactly the
+rows the filters show. Each bulk action is one transaction in app.memory_review, and with its
+redraw stays under 50 ms for 1,300 rows (bench/memory_scale.py), so it runs on the UI thread.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox,
                                QFormLayout, QHBoxLayout, QHeaderView, QInputDialog, QLabel,
                                QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget,
@@ -10,13 +16,18 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 
 from app.errors import NocturneError
 from app.memory_forget import MENTION_REASONS
+from app.memory_review import SOURCE_LABELS, MemoryFilter
 from ui.dialogs import confirm, show_error
 from ui.models.memory_table import COLUMNS, CONVERSATION_ID_ROLE, MemoryTableModel
-from ui.services import memory_service
+from ui.services import memory_conversations, memory_service
 
 STATUSES = [("All", None), ("Pending review", "pending"), ("Approved", "approved"),
             ("Rejected", "rejected")]
 KINDS = ["fact", "preference", "style", "correction"]
+# The source filter's order: what people look for first after an import.
+SOURCES = [("All sources", None)] + [(SOURCE_LABELS[key], key) for key in
+                                     ("imported", "chatgpt", "claude", "open-webui", "nocturne", "chat", "hand")]
+MAX_TITLE_CHARS = 40  # a conversation's title in the filter; the full title is its tooltip
 
 
 class MemoriesView(QWidget):
@@ -42,6 +53,9 @@ class MemoriesView(QWidget):
         for label, value in STATUSES:
             self.status_filter.addItem(label, value)
         self.status_filter.currentIndexChanged.connect(self._filter)
+        self.source_filter = self._combo("Show memories from source", SOURCES)
+        self.kind_filter = self._combo("Show memories of kind", [("All kinds", None)] + [(k, k) for k in KINDS])
+        self.conversation_filter = self._combo("Show memories from conversation", [("All conversations", None)])
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search memories")
         self.search.setAccessibleName("Search memories")
@@ -50,7 +64,8 @@ class MemoriesView(QWidget):
         self._search_timer.timeout.connect(self._filter)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         filters.addWidget(QLabel("Show:"))
-        filters.addWidget(self.status_filter)
+        for combo in (self.status_filter, self.source_filter, self.kind_filter, self.conversation_filter):
+            filters.addWidget(combo)
         filters.addWidget(self.search, 1)
         layout.addLayout(filters)
 
@@ -59,7 +74,7 @@ class MemoriesView(QWidget):
         self.table.setModel(self.model)
         self.table.setAccessibleName("Memories")
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)  # shift/ctrl: many rows
         self.table.setWordWrap(True)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
@@ -67,6 +82,13 @@ class MemoriesView(QWidget):
         for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
         self.table.doubleClicked.connect(self._double_clicked)
+        # Sizes come from the rows in view only: measuring hundreds of wrapped rows blocked the
+        # UI thread for a quarter of a second after every action on an import's proposals.
+        header.setResizeContentsPrecision(0)
+        self.table.verticalHeader().setResizeContentsPrecision(0)
+        self._conversations: list[dict] | None = None  # what the conversation filter lists
+        self._fitted: set[int] = set()  # rows whose height fits their wrapped text
+        self.table.verticalScrollBar().valueChanged.connect(lambda _: self._fit_visible_rows())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.empty = QLabel()
         self.empty.setObjectName("emptyHint")
@@ -84,13 +106,27 @@ class MemoriesView(QWidget):
         self.open_button = self._button("Open source", "Open source conversation",
                                         self.open_source)
         self.delete_button = self._button("Delete…", "Delete memory", self.delete)
+        self.approve_shown_button = self._button("Approve all shown…", "Approve all memories shown",
+                                                 lambda: self.review_shown("approved"))
+        self.reject_shown_button = self._button("Reject all shown…", "Reject all memories shown",
+                                                lambda: self.review_shown("rejected"))
         for button in (self.add_button, self.edit_button, self.approve_button,
                        self.reject_button, self.open_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.approve_shown_button)
+        buttons.addWidget(self.reject_shown_button)
         buttons.addWidget(self.delete_button)
         layout.addLayout(buttons)
         self.refresh()
+
+    def _combo(self, name: str, items: list[tuple[str, object]]) -> QComboBox:
+        combo = QComboBox()
+        combo.setAccessibleName(name)
+        for label, value in items:
+            combo.addItem(label, value)
+        combo.currentIndexChanged.connect(self._filter)
+        return combo
 
     def _button(self, text: str, name: str, slot) -> QPushButton:
         button = QPushButton(text)
@@ -100,18 +136,19 @@ class MemoriesView(QWidget):
 
     # -- list ---------------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        selected = self.selected()
+    def refresh(self, conversations: bool = True) -> None:
+        """Reload the rows (and the conversation filter's list, unless only a filter changed)."""
+        kept = {memory["id"] for memory in self.selected_memories()}
+        if conversations:
+            self._fill_conversations()
         self.model.refresh()
-        self.table.resizeRowsToContents()
+        self._fitted.clear()
+        self._fit_visible_rows()
         if self.model.rowCount():
             self.stack.setCurrentWidget(self.table)
-            row = next((r for r in range(self.model.rowCount())
-                        if selected and self.model.memory(r)["id"] == selected["id"]), None)
-            if row is not None:
-                self.table.selectRow(row)
+            self._select_ids(kept)
         else:
-            filtered = self.model.status or self.model.query
+            filtered = self.model.filter.is_narrowed()
             self.empty.setText(
                 "No memories match this filter." if filtered else
                 "No memories yet.\n\nSay “remember that …” in a chat, press “Remember this” "
@@ -120,14 +157,70 @@ class MemoriesView(QWidget):
             self.stack.setCurrentWidget(self.empty)
         self._update_buttons()
 
+    def _fit_visible_rows(self) -> None:
+        """Fit the rows in view to their wrapped text, the others as they scroll in: fitting
+        every row of an import's hundreds of proposals took a quarter of a second."""
+        bottom = self.table.viewport().height()
+        row = max(0, self.table.rowAt(0))
+        while row < self.model.rowCount() and self.table.rowViewportPosition(row) < bottom:
+            if row not in self._fitted:
+                self.table.resizeRowToContents(row)
+                self._fitted.add(row)
+            row += 1
+
+    def showEvent(self, event) -> None:  # the viewport has its real height only once shown
+        super().showEvent(event)
+        self._fit_visible_rows()
+
+    def _fill_conversations(self) -> None:
+        """The conversation filter lists the conversations memories came from (they change)."""
+        combo = self.conversation_filter
+        chosen = combo.currentData()
+        rows = memory_conversations(self.app)
+        if rows == self._conversations:  # rebuilding a thousand items costs tens of ms
+            return
+        self._conversations = rows
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("All conversations", None)
+        for row in rows:
+            title = row["title"] or f"Conversation {row['id']}"
+            short = title if len(title) <= MAX_TITLE_CHARS else title[:MAX_TITLE_CHARS - 1] + "…"
+            combo.addItem(f"{short} ({row['memories']})", row["id"])
+            combo.setItemData(combo.count() - 1, title, Qt.ToolTipRole)
+        combo.setCurrentIndex(max(0, combo.findData(chosen)) if chosen is not None else 0)
+        combo.blockSignals(False)
+        if combo.currentData() != chosen:  # its conversation went: show all again
+            self.model.filter = self._chosen_filter()
+
+    def _chosen_filter(self) -> MemoryFilter:
+        return MemoryFilter(status=self.status_filter.currentData(),
+                            source=self.source_filter.currentData(),
+                            kind=self.kind_filter.currentData(),
+                            conversation_id=self.conversation_filter.currentData(),
+                            query=self.search.text().strip() or None)
+
     def _filter(self) -> None:
-        self.model.status = self.status_filter.currentData()
-        self.model.query = self.search.text().strip()
-        self.refresh()
+        self.model.filter = self._chosen_filter()
+        self.refresh(conversations=False)
+
+    def selected_memories(self) -> list[dict]:
+        """The selected rows' memories, in table order."""
+        model = self.table.selectionModel()
+        rows = sorted(index.row() for index in model.selectedRows()) if model else []
+        return [self.model.memory(row) for row in rows if row < self.model.rowCount()]
 
     def selected(self) -> dict | None:
-        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        return self.model.memory(rows[0].row()) if rows else None
+        """The selected memory when exactly one is selected (edit, delete, open act on one)."""
+        memories = self.selected_memories()
+        return memories[0] if len(memories) == 1 else None
+
+    def _select_ids(self, memory_ids: set[int]) -> None:
+        selection = QItemSelection()
+        for row in range(self.model.rowCount()):
+            if self.model.memory(row)["id"] in memory_ids:
+                selection.select(self.model.index(row, 0), self.model.index(row, len(COLUMNS) - 1))
+        self.table.selectionModel().select(selection, QItemSelectionModel.ClearAndSelect)
 
     def select_memory(self, memory_id: int) -> bool:
         """Select the row of `memory_id`; False when it is not shown."""
@@ -139,11 +232,18 @@ class MemoriesView(QWidget):
 
     def _update_buttons(self) -> None:
         memory = self.selected()
+        chosen = self.selected_memories()
         for button in (self.edit_button, self.delete_button):
             button.setEnabled(memory is not None)
-        self.approve_button.setEnabled(bool(memory) and memory["status"] != "approved")
-        self.reject_button.setEnabled(bool(memory) and memory["status"] != "rejected")
+        count = f" {len(chosen)}" if len(chosen) > 1 else ""
+        self.approve_button.setText("Approve" + count)
+        self.reject_button.setText("Reject" + count)
+        self.approve_button.setEnabled(any(m["status"] != "approved" for m in chosen))
+        self.reject_button.setEnabled(any(m["status"] != "rejected" for m in chosen))
         self.open_button.setEnabled(bool(memory and memory.get("source_conversation_id")))
+        shown = self.model.memories()
+        self.approve_shown_button.setEnabled(any(m["status"] != "approved" for m in shown))
+        self.reject_shown_button.setEnabled(any(m["status"] != "rejected" for m in shown))
 
     def _double_clicked(self, index) -> None:
         if COLUMNS[index.column()] == "Source" and index.data(CONVERSATION_ID_ROLE):
@@ -169,12 +269,38 @@ class MemoriesView(QWidget):
             self.open_conversation.emit(memory["source_conversation_id"])
 
     def approve(self) -> None:
-        if memory := self.selected():
-            self._run(memory_service(self.app).approve, memory["id"])
+        """Approve every selected memory (one transaction)."""
+        self.review([m["id"] for m in self.selected_memories()], "approved")
 
     def reject(self) -> None:
-        if memory := self.selected():
-            self._run(memory_service(self.app).reject, memory["id"])
+        """Reject every selected memory (one transaction); adapters that learned one are discarded."""
+        self.review([m["id"] for m in self.selected_memories()], "rejected")
+
+    def review_shown(self, status: str) -> None:
+        """Approve or reject exactly the rows shown, once the user confirms how many."""
+        shown = self.model.memories()
+        if not shown:
+            return
+        verb = "Approve" if status == "approved" else "Reject"
+        count = f"{len(shown)} {'memory' if len(shown) == 1 else 'memories'}"
+        consequence = ("They are used in your chats at once and learned tonight."
+                       if status == "approved" else
+                       "They are never used, learned or proposed again; adapters that learned "
+                       "one of them are discarded.")
+        ok, _ = confirm(self, f"{verb} memories", f"{verb} the {count} shown? {consequence}",
+                        destructive=f"{verb} {count}")
+        if ok:
+            self.review([m["id"] for m in shown], status)
+
+    def review(self, memory_ids: list[int], status: str) -> bool:
+        """Give these memories `status` without asking; adapters tainted by it are reloaded."""
+        if not memory_ids:
+            return False
+        outcome = []
+        done = self._run(lambda: outcome.append(memory_service(self.app).review(memory_ids, status)))
+        if outcome and outcome[0].tainted_adapters:
+            self.adapters_tainted.emit()
+        return done
 
     def edit(self) -> None:
         memory = self.selected()
