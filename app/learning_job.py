@@ -43,9 +43,8 @@ from ondevice.training.types import (
 from scheduler.lock import RunLock, RunLockHeld
 
 # Passes over the set: iterations = EPOCHS * examples / batch, at least the trainer's own
-# default_args.iterations and at most MAX_ITERATIONS (which bounds a night on a slow machine).
+# default_args.iterations. No step cap: the night's time (setting learning_minutes) bounds it.
 EPOCHS = 4
-MAX_ITERATIONS = 300
 # Training needs the float copy of the base (cached) plus room for work files and the adapter.
 DISK_FACTOR = 3
 FEEDBACK_LIMIT = 200
@@ -115,7 +114,7 @@ def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
 
 def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None) -> TrainArgs:
     iterations = math.ceil(EPOCHS * examples / max(1, args.batch_size))
-    return replace(args, iterations=min(MAX_ITERATIONS, max(args.iterations, iterations)),
+    return replace(args, iterations=max(args.iterations, iterations),
                    max_minutes=max_minutes, threads=args.threads or threads)
 
 
@@ -323,8 +322,10 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
 
     if options.args is not None:  # given explicitly: used as is
         args = replace(options.args, max_minutes=max_minutes or options.args.max_minutes)
-    else:
-        args = sized_args(trainer_cls.default_args, len(dataset.examples), max_minutes, threads)
+    else:  # sized to the set, bounded by the night's time the user chose
+        budget = max_minutes or app.settings.get("learning_minutes")
+        args = sized_args(trainer_cls.default_args, len(dataset.examples), budget, threads)
+    report.budget_minutes = args.max_minutes
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
     trained = trainer.train(dataset, args, ProgressCallback(emit, stop))

@@ -70,6 +70,18 @@ def memory_lines(report: RunReport) -> list[str]:
     return lines
 
 
+def training_line(report: RunReport) -> str:
+    """How long training took, against the night's budget when it had one."""
+    speed = f", {report.tokens_per_s:.0f} tokens/s" if report.tokens_per_s else ""
+    if report.stopped_at_budget and report.budget_minutes:
+        steps, planned = report.trainer_metrics.get("steps"), report.args.get("iterations")
+        done = f" after {steps} of {planned} steps" if steps and planned else ""
+        return (f"Training stopped at the night's {report.budget_minutes:g}-minute budget{done}{speed}; "
+                f"a longer night: `nocturne settings set learning_minutes N`.")
+    budget = f" of the night's {report.budget_minutes:g} minutes" if report.budget_minutes else ""
+    return f"Training: {duration(report.training_seconds)}{budget}{speed}."
+
+
 def morning_report(report: RunReport) -> str:
     """A few plain sentences a user reads in the morning."""
     lines = [headline(report)]
@@ -83,8 +95,7 @@ def morning_report(report: RunReport) -> str:
         lines.append("Memories:")
         lines += [f"  - {line}" for line in memory_lines(report)]
     if report.training_seconds is not None:
-        speed = f", {report.tokens_per_s:.0f} tokens/s" if report.tokens_per_s else ""
-        lines.append(f"Training: {duration(report.training_seconds)}{speed}.")
+        lines.append(training_line(report))
     if report.wall_seconds is not None:
         lines.append(f"Whole run: {duration(report.wall_seconds)}.")
     return "\n".join(lines)

@@ -132,6 +132,7 @@ class RunReport:
     yardstick_kl: float | None = None
     wall_seconds: float | None = None
     training_seconds: float | None = None
+    budget_minutes: float | None = None  # the night's training time it was allowed
     tokens_per_s: float | None = None
     final_loss: float | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -152,6 +153,11 @@ class RunReport:
     def learned_memories(self) -> list[int]:
         """Memories the adapter holds (they leave the prompt once it is loaded)."""
         return self.ids_with(IN_WEIGHTS)
+
+    @property
+    def stopped_at_budget(self) -> bool:
+        """Training ran out of the night's time before its planned steps."""
+        return bool(self.trainer_metrics.get("stopped_early"))
 
     @property
     def finished(self) -> bool:

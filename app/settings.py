@@ -83,6 +83,8 @@ SETTINGS: dict[str, Setting] = {
     "learning_enabled": Setting(True, _bool, "nightly learning on or off"),
     "learning_time": Setting("03:00", _time, "local time the nightly job runs (HH:MM)"),
     "idle_minutes": Setting(30, _int_range(0, 24 * 60), "learn only after this long without a chat"),
+    "learning_minutes": Setting(30, _int_range(1, 12 * 60),
+                                "training time per night in minutes (the check of what was learned comes after)"),
     "trainer": Setting("auto", _choice("auto", "mlx", "llamacpp"), "which trainer learns"),
     "keep_adapters": Setting(5, _int_range(1, 100), "how many clean adapter versions to keep"),
     "logging_enabled": Setting(True, _bool, "log chats (off: nothing is written)"),

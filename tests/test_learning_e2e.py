@@ -62,3 +62,42 @@ def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, noc
         assert engine.adapter_version == report.adapter_version and again.notice is None
     finally:
         again.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+def test_unlearning_a_deleted_memory_returns_its_recall_to_the_base_models(app, nocturne_home):
+    """Learn, delete one memory, learn again: the deleted one is answered no better than the
+    base model does, and the others stay in the weights."""
+    from app.prompt import SYSTEM_PROMPT
+    from ondevice.evaluation import recall
+    from ondevice.llama_engine import LlamaEngine
+    from ondevice.training.types import Probe
+
+    add_memories(app, MEMORIES)
+    first = run_learning_job(app, trainer="llamacpp", options=JobOptions())
+    assert first.status == "succeeded", morning_report(first)
+    forgotten = first.learned_memories[0]
+    probes = [Probe(row["memory_id"], row["question"], row["expected"])
+              for row in first.probe_answers if row["memory_id"] == forgotten]
+    base_hits = sum(row["expected"].lower() in row["base_answer"].lower()
+                    for row in first.probe_answers if row["memory_id"] == forgotten)
+
+    app.memories().delete(forgotten)
+    second = run_learning_job(app, trainer="llamacpp", options=JobOptions())
+    assert second.status == "succeeded", morning_report(second)
+    registry = AdapterRegistry(app.store, app.home)
+    assert forgotten not in registry.memory_ids(second.adapter_version)
+    engine = LlamaEngine(app.model(), adapter_path=registry.get(second.adapter_version).path,
+                         adapter_version=second.adapter_version, n_threads=app.settings.get("threads"))
+    engine.load()
+    try:
+        after = recall(engine, probes, SYSTEM_PROMPT)
+    finally:
+        engine.close()
+    print(f"\nforgotten memory {forgotten}: {after.hits}/{after.total} after deletion, "
+          f"base {base_hits}/{len(probes)}, first adapter {len(probes)}/{len(probes)}; "
+          f"learned before {first.learned_memories}, after {second.learned_memories}")
+    assert after.hits <= base_hits, after.answers
+    kept = set(first.learned_memories) - {forgotten}
+    assert kept <= set(second.learned_memories), morning_report(second)

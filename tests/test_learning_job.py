@@ -228,3 +228,31 @@ def test_a_memory_is_learned_only_if_recalled_with_the_prompt_chat_sends(app):
     finally:
         engine.close()
     assert learned == {paris}
+
+
+class _OutOfTimeTrainer(TinyRandomTrainer):
+    """Stops after a third of its steps as a trainer does at its deadline, and says so."""
+
+    def train(self, dataset, args, callback):
+        type(self).args_seen = args
+        trained = super().train(dataset, replace(args, iterations=max(1, args.iterations // 3)), callback)
+        trained.metrics.update(stopped_early=True, steps=max(1, args.iterations // 3))
+        return replace(trained, args=args)
+
+
+def test_the_nights_training_time_is_the_users_setting_and_the_report_says_when_it_ran_out(app):
+    add_memories(app, ["My cat is called Miso", "I live in Lyon"])
+    app.settings.set("learning_minutes", 7)
+    report = run_learning_job(app, options=replace(FAST, trainer_cls=_OutOfTimeTrainer))
+    seen = _OutOfTimeTrainer.args_seen
+    assert seen.max_minutes == 7 and report.budget_minutes == 7
+    # Sized to the set (4 passes), not capped at a fixed number of steps.
+    assert seen.iterations >= sum(report.examples.values())
+    stored = TrainingRuns(app.store).last_report()
+    assert stored.stopped_at_budget and stored.budget_minutes == 7
+    text = morning_report(stored)
+    assert f"Training stopped at the night's 7-minute budget after {seen.iterations // 3} of {seen.iterations} steps" in text
+    assert "learning_minutes" in text
+    # A flag for this run wins over the setting.
+    again = run_learning_job(app, max_minutes=2, options=replace(FAST, trainer_cls=_OutOfTimeTrainer))
+    assert _OutOfTimeTrainer.args_seen.max_minutes == 2 and again.budget_minutes == 2

@@ -251,3 +251,12 @@ def test_rolling_back_reloads_the_engine_with_the_chosen_version(qtbot, window, 
         qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
     assert reloaded.args[0]["adapter"] == first.version
     assert window.adapter_label.text() == f"Adapter: {first.version}"
+
+
+def test_the_nights_training_time_is_set_in_the_view(app, qtbot):
+    view = LearningView(app)
+    qtbot.addWidget(view)
+    assert view.minutes.value() == 30
+    view.minutes.setValue(45)
+    view.minutes.editingFinished.emit()
+    assert app.settings.get("learning_minutes") == 45

@@ -39,7 +39,9 @@ def status_lines(app, now: datetime | None = None) -> list[str]:
     time = app.settings.get("learning_time")
     agent = agent_for(app.home)
     installed = agent.installed()
-    lines = [f"Nightly learning: {'on' if enabled else 'off'}", f"Time: {time} (local)"]
+    minutes = app.settings.get("learning_minutes")
+    lines = [f"Nightly learning: {'on' if enabled else 'off'}", f"Time: {time} (local)",
+             f"Training time per night: {minutes} min (`nocturne settings set learning_minutes N`)"]
     if not enabled:
         lines.append("Next run: none, learning is off (`nocturne learning on`)")
     else:

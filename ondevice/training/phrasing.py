@@ -15,26 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .english import (
+    NUMBER_WORDS, TIME_PHRASE, base_verb, key_value, object_and_tail, past_to_base, second_person,
+    sentence, split_subject, who_of,
+)
 from .facts import Fact, atomic_facts, clean
-
-# First person -> second person, word by word (lower-case keys; case is restored below).
-_PRONOUNS = {
-    "i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
-    "i'm": "you're", "im": "you're", "i've": "you've", "i'd": "you'd",
-    "i'll": "you'll", "our": "your", "we": "you", "us": "you", "we're": "you're",
-    "ours": "yours", "we've": "you've",
-}
-_ARTICLE = re.compile(r"^(a|an|the|some|my|our)\s+", re.I)
-_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
-                 "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
-                 "fifty sixty seventy eighty ninety hundred first second third fourth fifth sixth "
-                 "seventh eighth ninth tenth eleventh twelfth").split()
-_TIME = re.compile(r"\b(every \w+(?: \w+)?|on (?:mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|"
-                   r"sundays|weekends)|(?:next|this|last) \w+|in (?:january|february|march|april|may|june|july|"
-                   r"august|september|october|november|december|\d{4})|once a \w+|twice a \w+|each \w+)\b", re.I)
-_PLACE_PREP = re.compile(r"^(in|on|at|near|to|from|along|by)\b", re.I)
-_CAP = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*")
-
 
 @dataclass(frozen=True)
 class Question:
@@ -57,110 +42,6 @@ class Phrasings:
     names: tuple[tuple[str, str], ...] = field(default=())  # (relation, name): "your son", "Eirik"
 
 
-def second_person(text: str) -> str:
-    """'My cat is called Miso' -> 'Your cat is called Miso' (pronouns only; rest untouched)."""
-
-    def swap(match: re.Match) -> str:
-        word = match.group(0)
-        other = _PRONOUNS.get(word.lower())
-        if other is None:
-            return word
-        return other.capitalize() if word[0].isupper() and match.start() == 0 else other
-
-    # The verb agrees only after "I": "I was" -> "you were", but "Gerd was" stays.
-    text = re.sub(r"\b(I|we) (was|am)\b", lambda m: f"{m[1]} {'were' if m[2] == 'was' else 'are'}", text)
-    return re.sub(r"[A-Za-z']+", swap, text)
-
-
-def sentence(text: str) -> str:
-    text = clean(text)
-    return text[:1].upper() + text[1:] + "."
-
-
-def key_value(phrase: str) -> str:
-    """The word(s) a correct answer must contain: a name or number if there is one, else the
-    last word ('an old Nikon film camera' -> 'Nikon', 'a red kayak' -> 'kayak')."""
-    words = [w.strip("\"'(),") for w in _ARTICLE.sub("", clean(phrase)).split()]
-    words = [w for w in words if w]
-    for i, word in enumerate(words):
-        if re.fullmatch(r"\d[\d.,:]*(?:st|nd|rd|th)?", word) or word.lower() in _NUMBER_WORDS:
-            return word
-        if _CAP.fullmatch(word) and word.lower() not in {"i", "i'm"}:
-            names = [word]
-            for nxt in words[i + 1:]:  # "Midnight Sun Marathon", "Dr. Halvorsen"
-                if not _CAP.fullmatch(nxt):
-                    break
-                names.append(nxt)
-            return " ".join(names[:2])
-    return words[-1] if words else clean(phrase)
-
-
-@dataclass(frozen=True)
-class _Who:
-    """How a question names the fact's subject, and how the answer does."""
-
-    q: str  # "I", "my son", "Eirik"
-    a: str  # "you", "your son", "Eirik"
-    do: str  # "do" / "does"
-    be: str  # "am" / "is" / "are"
-    poss: str  # "my" / "my son's" / "Eirik's"
-    first: bool  # the user (or "we")
-
-
-def _who(subject: str) -> _Who:
-    low = subject.lower()
-    if low in {"i", "i'm"}:
-        return _Who("I", "you", "do", "am", "my", True)
-    if low in {"we", "we're"}:
-        return _Who("we", "you", "do", "are", "our", True)
-    answer = second_person(subject)
-    q = subject[:1].lower() + subject[1:] if low.startswith(("my ", "our ")) else subject
-    a = answer[:1].lower() + answer[1:] if low.startswith(("my ", "our ")) else answer
-    return _Who(q, a, "does", "is", q + ("'" if q.endswith("s") else "'s"), False)
-
-
-def _split_subject(fact: Fact) -> tuple[str, str]:
-    """(time before the subject, predicate) of a fact: "Every evening I walk Pixel" ->
-    ("every evening", "walk Pixel"); contractions open up ("I'm" -> "am ...")."""
-    text = fact.text
-    words = text.split()
-    if fact.subject in {"I", "we"}:
-        for i, word in enumerate(words):
-            low = word.lower()
-            if low in {"i", "we"}:
-                return " ".join(words[:i]).lower(), " ".join(words[i + 1:])
-            for short, full in (("i'm", "am"), ("we're", "are"), ("i've", "have"), ("we've", "have"),
-                                ("i'd", "would"), ("i'll", "will")):
-                if low == short:
-                    return " ".join(words[:i]).lower(), " ".join([full] + words[i + 1:])
-    return "", text[len(fact.subject):].strip()
-
-
-def _base_verb(verb: str, who: _Who) -> str:
-    """The infinitive a question needs after do/does ("lives" -> "live", "has" -> "have")."""
-    low = verb.lower()
-    if who.first:
-        return low
-    irregular = {"has": "have", "does": "do", "goes": "go", "is": "be"}
-    if low in irregular:
-        return irregular[low]
-    if low.endswith("ies"):
-        return low[:-3] + "y"
-    if low.endswith(("ches", "shes", "sses", "xes")):
-        return low[:-2]
-    return low[:-1] if low.endswith("s") and not low.endswith("ss") else low
-
-
-def _object_and_tail(rest: str) -> tuple[str, str]:
-    """Split a verb's complement into its object and the rest ("tomatoes", "on my balcony")."""
-    match = re.search(r"\s(in|on|at|near|to|from|along|with|for|every|each|before|after|during|"
-                      r"about|a week|a day|once|twice)\b", " " + rest)
-    if not match or match.start() == 0:
-        return rest, ""
-    cut = match.start() - 1
-    return rest[:cut].strip(), rest[cut:].strip()
-
-
 class _Builder:
     """Collects one fact's questions into TRAIN and PROBE families."""
 
@@ -179,8 +60,8 @@ class _Builder:
 
 
 def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -> None:
-    who = _who(fact.subject)
-    time, pred = _split_subject(fact)
+    who = who_of(fact.subject)
+    time, pred = split_subject(fact)
     if not pred.strip() or not fact.subject.strip():  # "Lumi", "日本語...": no shape to ask about
         return
     low = pred.lower()
@@ -190,7 +71,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     named = re.fullmatch(r"(?:is|are|was) (?:called|named) (.+)", pred, re.I)
     if not named and subject_low.endswith("'s name"):
         named = re.fullmatch(r"is (.+)", pred, re.I)
-        who = _who(fact.subject[: -len("'s name")])
+        who = who_of(fact.subject[: -len("'s name")])
     if not named and not who.first and subject_low.startswith(("my ", "our ")) and "favourite" not in subject_low:
         named = re.fullmatch(r"is ((?:Dr\.|Mr\.|Mrs\.|Ms\.)?\s*[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’-]*(?: [A-ZÀ-ÖØ-ÞĀ-ſ][\w'’-]*)?)", pred)
     if named and not who.first:
@@ -224,7 +105,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     verb_low = verb.lower()
 
     # Ages and measures: "Eirik is four years old", "I'm 1.72 metres tall", "Lumi is seven".
-    measure = re.fullmatch(r"(?:is|am|are) (?:about |around )?([\d.,]+|" + "|".join(_NUMBER_WORDS)
+    measure = re.fullmatch(r"(?:is|am|are) (?:about |around )?([\d.,]+|" + "|".join(NUMBER_WORDS)
                            + r")(?: (?:years?|metres?|meters?|cm|kilos?|kg)?\s*(\w+))?", low)
     if measure:
         adjective = measure[2] or "old"
@@ -247,7 +128,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     negation = re.fullmatch(r"(don't|do not|doesn't|does not|never|can't|cannot)\s+(\w+)\s*(.*)", pred, re.I)
     if negation:
         neg, negated_verb, obj = negation[1].lower(), negation[2].lower(), negation[3]
-        value = key_value(_object_and_tail(obj)[0] or obj) if obj else negated_verb
+        value = key_value(object_and_tail(obj)[0] or obj) if obj else negated_verb
         no = f"No, {who.a} {neg} {negated_verb} {obj}.".replace(" .", ".")
         build.train("negation.yes_no", "no", f"{'Do' if who.first else 'Does'} {who.q} {negated_verb} {obj}?".replace(" ?", "?"), answer=no)
         build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
@@ -260,7 +141,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     role = used_to or re.fullmatch(r"(?:is|am|are|was|were) (?:a|an) (.+)", pred, re.I)
     if role:
         past = bool(used_to) or verb_low in {"was", "were"}
-        value = key_value(_object_and_tail(role[1])[0])
+        value = key_value(object_and_tail(role[1])[0])
         did = "did" if past else who.do
         build.train("role.what", value, f"What {did} {who.q} do?", f"What {'was' if past else who.be} {who.poss} job?",
                     f"Who {'was' if past else who.be} {who.q}?" if not who.first else f"What {did} {who.q} do for work?")
@@ -283,7 +164,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     going = re.fullmatch(r"(?:am|is|are) (\w+ing)\s*(.*)", pred, re.I)
     if going:
         doing, obj = going[1].lower(), going[2]
-        target, tail = _object_and_tail(obj)
+        target, tail = object_and_tail(obj)
         if target.lower().startswith(("to ", "in ")) and not tail:
             target, tail = "", target
         value = key_value(target or tail or doing)
@@ -304,7 +185,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
 
     # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
     # "I swim in the sea every Sunday morning", "I was born in 1987".
-    base = _base_verb(verb, who)
+    base = base_verb(verb, who)
     if verb_low in {"was", "were"} and rest.lower().startswith("born"):
         value = key_value(rest[len("born"):])
         was = "were" if who.q == "we" else "was"
@@ -313,12 +194,12 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("born.remind", value, f"Do you know when {who.q} {was} born?")
         return
     particle = re.match(r"(up in|up|in|at|on|near|along|to|from|as|for)\b\s*(.*)", rest, re.I)
-    time_match = _TIME.search(pred) or (_TIME.search(time) if time else None)
+    time_match = TIME_PHRASE.search(pred) or (TIME_PHRASE.search(time) if time else None)
     did = "did" if verb_low.endswith("ed") or verb_low in {"grew", "got", "ran", "went", "took", "swam", "had"} else who.do
-    q_base = base if did != "did" else _past_to_base(base)
+    q_base = base if did != "did" else past_to_base(base)
     says = verb if who.first else verb_low  # "I drive" / "Jonas drives"
     if particle and particle[1].lower() not in {"as", "for"}:  # "live in X", "swim in the sea ..."
-        where, tail = _object_and_tail(particle[2])
+        where, tail = object_and_tail(particle[2])
         value = key_value(where)
         verb_words = f"{q_base} up" if particle[1].lower().startswith("up") else q_base
         said = f"{says} up" if particle[1].lower().startswith("up") else says
@@ -328,8 +209,8 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     else:
         if particle:  # "work as a nurse": the role is the object
             q_base, says = f"{q_base} {particle[1].lower()}", f"{says} {particle[1].lower()}"
-        obj, tail = _object_and_tail(particle[2] if particle else rest)
-        amount = re.match(r"(?:about |around )?([\d.,]+|" + "|".join(_NUMBER_WORDS) + r")\s+(\w+)", obj, re.I)
+        obj, tail = object_and_tail(particle[2] if particle else rest)
+        amount = re.match(r"(?:about |around )?([\d.,]+|" + "|".join(NUMBER_WORDS) + r")\s+(\w+)", obj, re.I)
         value = key_value(obj) if obj else q_base.split()[0]
         if amount:  # "run about 40 kilometres a week", "drink four cups of coffee a day"
             build.train("verb.how_many", value, f"How many {amount[2]} {did} {who.q} {q_base}{' ' + tail if tail else ''}?")
@@ -350,17 +231,6 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
     if not who.first:
         build.train("entity.about", value, f"What do you know about {who.q}?")
-
-
-def _past_to_base(verb_phrase: str) -> str:
-    first, _, rest = verb_phrase.partition(" ")
-    irregular = {"grew": "grow", "got": "get", "ran": "run", "went": "go", "took": "take", "swam": "swim", "had": "have"}
-    base = irregular.get(first, first[:-2] if first.endswith("ied") is False and first.endswith("ed") else first)
-    if first.endswith("ied"):
-        base = first[:-3] + "y"
-    elif first.endswith("ved") or first.endswith("ted") and not first.endswith("tted"):
-        base = first[:-1]
-    return f"{base} {rest}".strip()
 
 
 def phrase(memory: str) -> Phrasings:

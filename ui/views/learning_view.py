@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTime, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSpinBox,
                                QTableWidget, QTableWidgetItem, QTimeEdit, QVBoxLayout, QWidget)
 
 from app.errors import NocturneError
@@ -84,8 +84,18 @@ class LearningView(QWidget):
         self.time.setTime(QTime.fromString(self.app.settings.get("learning_time"), "HH:mm"))
         self.time.editingFinished.connect(self._time_changed)
         self.time.setMaximumWidth(110)
+        self.minutes = QSpinBox()
+        self.minutes.setRange(1, 12 * 60)
+        self.minutes.setSuffix(" min")
+        self.minutes.setAccessibleName("Training time per night")
+        self.minutes.setToolTip("Training is sized to what there is to learn and stops here; "
+                                "the check of what was learned comes after.")
+        self.minutes.setValue(self.app.settings.get("learning_minutes"))
+        self.minutes.editingFinished.connect(self._minutes_changed)  # a bound method: no lambda keeps the view alive
+        self.minutes.setMaximumWidth(110)
         form.addRow(self.enabled)
         form.addRow("Runs at:", self.time)
+        form.addRow("Training time:", self.minutes)
         self.last_run = QLabel()
         self.next_run = QLabel()
         form.addRow("Last run:", self.last_run)
@@ -297,6 +307,9 @@ class LearningView(QWidget):
     def set_enabled(self, enabled: bool) -> None:
         """Switch nightly learning on or off (saved at once)."""
         self._save("learning_enabled", enabled)
+
+    def _minutes_changed(self) -> None:
+        self._save("learning_minutes", self.minutes.value())
 
     def _time_changed(self) -> None:
         self._save("learning_time", self.time.time().toString("HH:mm"))
