@@ -68,7 +68,11 @@ def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, noc
 @pytest.mark.timeout(7200)
 def test_unlearning_a_deleted_memory_returns_its_recall_to_the_base_models(app, nocturne_home):
     """Learn, delete one memory, learn again: the deleted one is answered no better than the
-    base model does, and the others stay in the weights."""
+    base model does, and the others stay in the weights.
+
+    Measured (2026-11-27, 15 min on a loaded machine): the deleted memory 2/2 before, 0/2 after,
+    base 0/2; memories learned before [1, 4], after [4].
+    """
     from app.prompt import SYSTEM_PROMPT
     from ondevice.evaluation import recall
     from ondevice.llama_engine import LlamaEngine
