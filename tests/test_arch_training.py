@@ -21,11 +21,9 @@ from ondevice.training import mlx_trainer
 from ondevice.training.dataset import ChatTemplate
 from ondevice.training.gguf_lora import check_against_base, read_lora_gguf
 from ondevice.training.llamacpp_trainer import LlamaCppTrainer
-from ondevice.training.mlx_convert import GgufModel, convert
-from ondevice.training.mlx_trainer import apply_gguf_lora, load_mlx_model
 from ondevice.training.types import Example, ProgressCallback, TrainArgs, TrainingSet, UnsupportedModel
 from tests.conftest import REPO
-from tests.mlx_helpers import mlx_logits
+from tests.mlx_helpers import corr, mlx_logit_delta
 from tests.tiny_gguf import N_LAYER, write_tiny_model
 
 FACTS = [("What is my cat called?", "Your cat is called Miso."),
@@ -60,20 +58,6 @@ def _answer_logprob(llm, template: ChatTemplate, question: str, answer: str) -> 
     rows = logits[len(prompt) - 1: len(full) - 1]
     log_z = rows.max(-1) + np.log(np.exp(rows - rows.max(-1, keepdims=True)).sum(-1))
     return float((rows[np.arange(len(rows)), full[len(prompt):]] - log_z).sum())
-
-
-def mlx_logit_delta(model_path, adapter_path, tokens, work_dir) -> np.ndarray:
-    """MLX's logits(base + adapter) - logits(base) on `tokens`, for a llama.cpp-trained adapter.
-
-    The base GGUF goes through the MLX trainer's own converter and the adapter through
-    `apply_gguf_lora` (which undoes llama's q/k RoPE row order), so agreement with llama.cpp
-    checks both trainers' view of the same GGUF LoRA.
-    """
-    gguf_model = GgufModel(model_path)
-    model, _ = load_mlx_model(convert(gguf_model, work_dir))
-    base = mlx_logits(model, tokens)
-    apply_gguf_lora(model, read_lora_gguf(adapter_path), gguf_model)
-    return mlx_logits(model, tokens) - base
 
 
 @pytest.mark.parametrize("arch,weight_type,llama3_rope,split", CASES)
@@ -115,14 +99,14 @@ def test_llamacpp_trains_each_family(tmp_path, model_path, arch, weight_type, ll
     print(f"{arch}: answer log-prob gains {[round(g, 2) for g in gains]}")
     assert np.mean(gains) > 1.0, "the adapter must make the taught answers more likely in llama.cpp"
     mlx_delta = mlx_logit_delta(base, trained.path, tokens, tmp_path / "mlx")
-    correlation = float(np.corrcoef(mlx_delta.ravel(), cpp_delta.ravel())[0, 1])
+    correlation = corr(mlx_delta, cpp_delta)
     print(f"{arch}: logit change llama.cpp vs MLX, correlation {correlation:.4f}")
     assert np.abs(cpp_delta).max() > 0, "the adapter must change llama.cpp's logits"
     assert correlation >= 0.99, "the adapter must change MLX's logits the way it changes llama.cpp's"
     if arch == "llama":  # the check can fail: leave the adapter's q rows in llama.cpp's RoPE order
         with mock.patch.object(mlx_trainer, "unpermute_rows", lambda rows, *heads: rows):
             unpermuted = mlx_logit_delta(base, trained.path, tokens, tmp_path / "mlx-unpermuted")
-        assert float(np.corrcoef(unpermuted.ravel(), cpp_delta.ravel())[0, 1]) < 0.99
+        assert corr(unpermuted, cpp_delta) < 0.99
 
 
 def test_the_trainer_refuses_gemma3_with_the_reason(tmp_path, model_path):
@@ -138,11 +122,8 @@ GEMMA_IN_GGML = textwrap.dedent("""
     import ondevice.architectures as table
     # Lift the table's refusal to see what ggml itself does with gemma3.
     table.ARCHITECTURES["gemma3"] = dataclasses.replace(table.ARCHITECTURES["gemma3"], llamacpp_blocker=None)
-    from ondevice.training import mlx_trainer
-from ondevice.training.dataset import ChatTemplate
+    from ondevice.training.dataset import ChatTemplate
     from ondevice.training.llamacpp_trainer import LlamaCppTrainer
-from ondevice.training.mlx_convert import GgufModel, convert
-from ondevice.training.mlx_trainer import apply_gguf_lora, load_mlx_model
     from ondevice.training.types import ProgressCallback
     from tests.test_arch_training import ARGS, _dataset
     base = Path(sys.argv[1])

