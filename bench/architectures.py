@@ -19,7 +19,7 @@ one llama.cpp training step: speed and memory at that scale only, nothing about 
 Each row runs in its own child process, so peak RSS is that row's alone.
 
 Usage: scripts/with-blas.sh .venv/bin/python bench/architectures.py [--gemma] [--scale-0.5b]
-       [--steps N] [--only NAME ...]
+       [--steps N] [--threads N] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def model_for(name: str, work: Path) -> Path:
 
 def write_scale_model(work: Path) -> Path:
     """Random F16 weights in Qwen2.5-0.5B's shapes, quantized to Q4_K_M by llama.cpp itself."""
+    import ctypes
+
     import llama_cpp
 
     from ondevice.models import bundled_model_path
@@ -81,7 +83,7 @@ def write_scale_model(work: Path) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
     params.nthread = 2
-    if llama_cpp.llama_model_quantize(str(f16).encode(), str(out).encode(), params) != 0:
+    if llama_cpp.llama_model_quantize(str(f16).encode(), str(out).encode(), ctypes.byref(params)) != 0:
         raise RuntimeError("llama.cpp could not quantize the 0.5B-shape model")
     f16.unlink()
     return out
@@ -103,11 +105,14 @@ def run_row(name: str, trainer: str, steps: int) -> dict:
     return {**row, **(train_mlx if trainer == MLX else train_llamacpp)(name, path, work, steps)}
 
 
+THREADS = 2  # --threads: 1 on a machine other jobs keep busy (spinning BLAS threads stall)
+
+
 def _args(steps: int):
     from ondevice.training.types import TrainArgs
 
     return TrainArgs(rank=8, alpha=16.0, learning_rate=1e-3, iterations=steps, batch_size=4,
-                     num_layers=16, targets=("attn_q", "attn_v"), threads=2)
+                     num_layers=16, targets=("attn_q", "attn_v"), threads=THREADS)
 
 
 def _probe_tokens(path: Path, dataset) -> list[int]:
@@ -238,6 +243,7 @@ def scale_step(path: Path, work: Path) -> dict:
 
 
 def main() -> None:
+    global THREADS  # the children's training threads, from --threads
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gemma", action="store_true",
                         help="also Gemma 3 270M (real weights) and its whole learning job")
@@ -245,8 +251,10 @@ def main() -> None:
                         help="also one llama.cpp step on a random-weight Qwen2.5-0.5B-shape Q4_K_M")
     parser.add_argument("--only", nargs="*", help="run only these models")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=THREADS, help="training threads")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    THREADS = args.threads
     if args.child:
         print(json.dumps(run_row(*args.child, args.steps)))
         return
@@ -255,7 +263,8 @@ def main() -> None:
     for name in names:
         for trainer in ((LLAMACPP,) if name == SCALE else (LLAMACPP, MLX)):
             child = subprocess.run(
-                [sys.executable, __file__, "--child", name, trainer, "--steps", str(args.steps)],
+                [sys.executable, __file__, "--child", name, trainer, "--steps", str(args.steps),
+                 "--threads", str(args.threads)],
                 capture_output=True, text=True, cwd=REPO, check=False)
             lines = child.stdout.strip().splitlines()
             if child.returncode or not lines:
