@@ -201,18 +201,18 @@ def staged_trials(app, active_version: str, argv: list[str], marks: bool, trials
     home = app.home
     app.close()
     reference = reference_segments(argv, home, marks)
+    print(f"\nreference run: {reference[-1][2]:.1f} s, stages " +
+          ", ".join(f"{stage} {end - began:.1f} s" for stage, began, end in reference), flush=True)
     rng = random.Random(1207)
     results = []
-    for number in range(trials):
+    for number in range(trials):  # printed as they go: a slow machine may stop the suite early
         try:
-            results.append(kill_in_a_random_stage(argv, home, marks, reference, rng, active_version))
+            trial = kill_in_a_random_stage(argv, home, marks, reference, rng, active_version)
         except AssertionError as exc:
             raise AssertionError(f"trial {number}: {exc}") from exc
-    print(f"\nreference run: {reference[-1][2]:.1f} s, stages " +
-          ", ".join(f"{stage} {end - began:.1f} s" for stage, began, end in reference))
-    for number, trial in enumerate(results):
+        results.append(trial)
         print(f"trial {number:2d}: aimed at {trial.aimed_at:10s} killed in {trial.killed_in or '(finished)':10s} "
-              f"{trial.seconds:6.1f} s")
+              f"{trial.seconds:6.1f} s", flush=True)
     print(f"total {sum(t.seconds for t in results):.1f} s for {trials} trials")
     return results
 
