@@ -60,13 +60,21 @@ def drift_line(report: RunReport) -> str | None:
     return line + "."
 
 
+def left_out(report: RunReport, memory_id: int) -> str | None:
+    """Why a memory was left out of training (a secret, too long, a control marker), or None."""
+    taught = report.training_outcomes.get(str(memory_id), "")
+    return taught if taught.startswith("not learned") else None
+
+
 def memory_lines(report: RunReport) -> list[str]:
-    """One line per memory: its text (or id) and what became of it."""
+    """One line per memory: its text (or id), what became of it, and why it was left out."""
     lines = []
     for outcome in (IN_WEIGHTS, IN_PROMPT, NOT_PROBED):
         for memory in report.memory_results:
             if memory.outcome == outcome:
-                lines.append(f"{memory.text or f'memory {memory.memory_id}'}: {outcome}")
+                why = left_out(report, memory.memory_id)
+                lines.append(f"{memory.text or f'memory {memory.memory_id}'}: {outcome}"
+                             + (f" ({why})" if why else ""))
     return lines
 
 

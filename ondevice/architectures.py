@@ -179,7 +179,8 @@ class LearnCheck:
 
 
 def can_learn(model_path: Path, wanted: str | None = None, mlx_installed: bool | None = None) -> LearnCheck:
-    """Which trainer can train `model_path` here, or why none can; reads only the GGUF header.
+    """Which trainer can train `model_path` here, or why none can; reads only the GGUF header
+    (and checks once that the llama.cpp trainer's bindings match the installed library).
 
     Args:
         model_path: the GGUF (the first part of a split model, or any part).
@@ -203,7 +204,7 @@ def can_learn(model_path: Path, wanted: str | None = None, mlx_installed: bool |
     if mlx_installed is None:
         mlx_installed = importlib.util.find_spec("mlx") is not None
     forced = wanted not in (None, "auto")
-    from .training.select import default_trainer
+    from .training.select import default_trainer, llamacpp_problem
 
     order = [wanted] if forced else [default_trainer(), *(t for t in (LLAMACPP, MLX) if t != default_trainer())]
     reasons = []
@@ -211,6 +212,8 @@ def can_learn(model_path: Path, wanted: str | None = None, mlx_installed: bool |
         blocker = family.blocker(trainer, header)
         if blocker is None and trainer == MLX and not mlx_installed:
             blocker = "MLX is not installed (install Nocturne with its `mlx` extra)"
+        if blocker is None and trainer == LLAMACPP:
+            blocker = llamacpp_problem()
         if blocker is None:
             note = "" if trainer == order[0] else f"; the {order[0]} trainer cannot ({reasons[0]})"
             return LearnCheck(trainer, f"{name} ({arch}) trains with the {trainer} trainer{note}.", arch)

@@ -54,3 +54,44 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^\s*make test\b", readme, re.M), "README's test command is `make test`"
     assert re.search(r"^\s*make test\b", ci, re.M)
+
+
+def guarantee_tests(readme: str) -> list[tuple[str, list[str]]]:
+    """Each line of README's "What Nocturne guarantees" with the tests it names
+    (`test_x.py` or `test_x.py::test_name`)."""
+    section = readme.split("## What Nocturne guarantees", 1)[1].split("\n## ", 1)[0]
+    items = re.split(r"\n- ", section)[1:]
+    return [(item.split("\n", 1)[0], re.findall(r"`(test_\w+\.py(?:::\w+)?)`", item)) for item in items]
+
+
+def missing_tests(named: list[str], tests_dir: Path) -> list[str]:
+    """The named tests that do not exist as a file in `tests_dir`, or as a function in it."""
+    missing = []
+    for name in named:
+        file, _, function = name.partition("::")
+        path = tests_dir / file
+        if not path.is_file():
+            missing.append(name)
+        elif function and function not in {
+                node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}:
+            missing.append(name)
+    return missing
+
+
+def test_every_guarantee_in_the_readme_names_tests_that_exist():
+    items = guarantee_tests((REPO / "README.md").read_text(encoding="utf-8"))
+    assert len(items) >= 10
+    assert [line for line, named in items if not named] == [], "a guarantee names no test"
+    assert missing_tests([name for _, named in items for name in named], REPO / "tests") == []
+
+
+def test_the_guarantee_check_catches_a_renamed_test(tmp_path):
+    (tmp_path / "test_a.py").write_text("def test_kept():\n    pass\n")
+    readme = ("## What Nocturne guarantees\n\n- **Kept** (`test_a.py::test_kept`, `test_a.py`).\n"
+              "- **Gone** (`test_a.py::test_renamed`, `test_b.py`).\n- **Untested**.\n\n## Next\n- `test_c.py`\n")
+    items = guarantee_tests(readme)
+    assert [named for _, named in items] == [["test_a.py::test_kept", "test_a.py"],
+                                             ["test_a.py::test_renamed", "test_b.py"], []]
+    assert missing_tests([n for _, named in items for n in named], tmp_path) == ["test_a.py::test_renamed",
+                                                                                "test_b.py"]

@@ -197,6 +197,8 @@ def test_text_spelling_a_control_token_is_never_trained(template):
     assert report.skipped_control_text == [
         "memory 1: it contains the model's control marker <|im_start|>",
         "correction answer: it contains the model's control marker <|im_start|>"]
+    assert report.outcomes[1] == ("not learned: it contains the model's control marker <|im_start|>; "
+                                  "it stays in the chat prompt as plain text")
 
 
 @pytest.mark.parametrize("memory", ["", "   ", "Lumi", "私の猫の名前はミソです", "Μένω στην Αθήνα", "I am",

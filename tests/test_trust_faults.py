@@ -16,7 +16,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,30 +59,125 @@ def committed(app, training_cache, tmp_path):
 
 
 def rows(db_path: Path) -> dict[str, set]:
+    """Everything committed that a kill must not lose (a reader sees only committed rows)."""
     db = sqlite3.connect(db_path)
     try:
         return {
-            "messages": set(db.execute("SELECT id, conversation_id, role, content FROM messages "
-                                       "WHERE status = 'complete'")),
+            "messages": set(db.execute("SELECT id, conversation_id, role, content FROM messages")),
             "memories": set(db.execute("SELECT id, text, status FROM memories")),
             "adapters": set(db.execute("SELECT version, path, base_sha256 FROM adapters")),
+            "runs": set(db.execute("SELECT id, started_at FROM training_runs")),
         }
     finally:
         db.close()
 
 
-def kill_at_random(argv: list[str], home: Path, latest: float, rng: random.Random) -> float:
-    """Start `argv`, SIGKILL it after a random delay up to `latest` seconds; the delay."""
-    delay = rng.uniform(0.0, latest)
-    child = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "NOCTURNE_HOME": str(home)},
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+START_UP = "start-up"
+
+
+class Watched:
+    """A child process whose output says which stage it is in.
+
+    With `marks` true, output lines `stage NAME` mark stages (the learning child); otherwise the
+    first output byte starts the stage `answering` (a chat). `segments` lists each stage entered,
+    in order, with when it began (seconds after the start).
+    """
+
+    def __init__(self, argv: list[str], home: Path, marks: bool):
+        self.marks = marks
+        self.started = time.monotonic()
+        self.segments: list[tuple[str, float]] = [(START_UP, 0.0)]
+        self.changed = threading.Condition()
+        self.child = subprocess.Popen(argv, cwd=REPO, env={**os.environ, "NOCTURNE_HOME": str(home)},
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        pending = b""
+        while chunk := self.child.stdout.read1(4096):
+            pending += chunk
+            if not self.marks:
+                self._enter("answering")
+                continue
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.startswith(b"stage "):
+                    self._enter(line[6:].decode())
+        with self.changed:
+            self.changed.notify_all()
+
+    def _enter(self, stage: str) -> None:
+        with self.changed:
+            if self.segments[-1][0] != stage:
+                self.segments.append((stage, time.monotonic() - self.started))
+                self.changed.notify_all()
+
+    def wait_for_segment(self, index: int, timeout: float) -> bool:
+        """Wait until the `index`-th stage began (False: the child exited first)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.segments) > index or self.child.poll() is not None,
+                                         timeout) and len(self.segments) > index
+
+    def finish(self, timeout: float) -> float:
+        """Wait for a normal exit; the run's length."""
+        self.child.wait(timeout)
+        self.reader.join(10)
+        return time.monotonic() - self.started
+
+
+def reference_segments(argv: list[str], home: Path, marks: bool) -> list[tuple[str, float, float]]:
+    """One run to its end: (stage, began, ended) for each stage it went through."""
+    run = Watched(argv, home, marks)
+    length = run.finish(timeout=1800)
+    assert run.child.returncode == 0, f"the reference run failed with exit code {run.child.returncode}"
+    ends = [began for _, began in run.segments[1:]] + [length]
+    return [(stage, began, end) for (stage, began), end in zip(run.segments, ends)]
+
+
+@dataclass
+class Trial:
+    aimed_at: str  # the stage the kill was meant for
+    killed_in: str | None  # the stage it was in at the kill (None: it finished first)
+    seconds: float  # the trial's wall time, the checks included
+
+
+def kill_in_a_random_stage(argv: list[str], home: Path, marks: bool, reference, rng: random.Random,
+                           active_version: str) -> Trial:
+    """Pick a stage of the reference run, then a moment inside it; SIGKILL the child there.
+
+    Stages are picked uniformly, not by length: a kill drawn uniformly over the run's seconds
+    lands in the longest stage nearly every time. Then checks what survived the kill.
+    """
+    started = time.monotonic()
+    index = rng.randrange(len(reference))
+    stage, began, ended = reference[index]
+    offset = rng.uniform(0.0, ended - began)
+    run = Watched(argv, home, marks)
+    if run.wait_for_segment(index, timeout=1800):
+        before, killed_in = kill_after(run, offset, home)
+    else:
+        before, killed_in = kill_after(run, 0.0, home)  # it ended first: nothing to kill
     try:
-        child.wait(timeout=delay)
+        assert_survived(home, before, active_version)
+    except AssertionError as exc:
+        raise AssertionError(f"killed in {killed_in} (aimed {offset:.1f} s into {stage}): {exc}") from exc
+    return Trial(stage, killed_in, time.monotonic() - started)
+
+
+def kill_after(run: Watched, delay: float, home: Path) -> tuple[dict[str, set], str | None]:
+    """SIGKILL `run` after `delay` s unless it ends first; what was committed by then, and the
+    stage it was killed in (None: it ended by itself, and all it committed counts)."""
+    killed_in = None
+    try:
+        run.child.wait(timeout=delay)
     except subprocess.TimeoutExpired:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(30)
-    return delay
+        before = rows(home / "nocturne.db")  # every commit up to the kill (later ones only add)
+        killed_in = run.segments[-1][0]
+        os.kill(run.child.pid, signal.SIGKILL)
+    run.finish(timeout=1800)
+    return (before if killed_in else rows(home / "nocturne.db")), killed_in
 
 
 def assert_survived(home: Path, before: dict[str, set], active_version: str) -> None:
@@ -99,42 +196,29 @@ def assert_survived(home: Path, before: dict[str, set], active_version: str) -> 
         app.close()
 
 
-def whole_run_seconds(app) -> float:
-    """One whole learning run in a child, as the trials run it (it also warms the cache)."""
-    started = time.monotonic()
-    whole = subprocess.run([sys.executable, "-m", "tests.fault_learn_child"], cwd=REPO,
-                           env={**os.environ, "NOCTURNE_HOME": str(app.home)},
-                           capture_output=True, timeout=1800)
-    assert whole.returncode == 0, whole.stderr.decode()[-2000:]
-    return time.monotonic() - started
-
-
-def learn_trials(app, active_version: str, trials: int, latest: float) -> None:
-    """Kill the learning job `trials` times, each after up to `latest` seconds."""
+def staged_trials(app, active_version: str, argv: list[str], marks: bool, trials: int) -> list[Trial]:
+    """Kill `argv` `trials` times, each in a random stage of a reference run; print the timings."""
+    home = app.home
+    app.close()
+    reference = reference_segments(argv, home, marks)
+    print(f"\nreference run: {reference[-1][2]:.1f} s, stages " +
+          ", ".join(f"{stage} {end - began:.1f} s" for stage, began, end in reference), flush=True)
     rng = random.Random(1207)
-    home, path = app.home, app.store.path
-    app.close()
-    for trial in range(trials):
-        before = rows(path)
-        delay = kill_at_random([sys.executable, "-m", "tests.fault_learn_child"], home, latest, rng)
+    results = []
+    for number in range(trials):  # printed as they go: a slow machine may stop the suite early
         try:
-            assert_survived(home, before, active_version)
+            trial = kill_in_a_random_stage(argv, home, marks, reference, rng, active_version)
         except AssertionError as exc:
-            raise AssertionError(f"trial {trial}, killed after {delay:.2f} s: {exc}") from exc
+            raise AssertionError(f"trial {number}: {exc}") from exc
+        results.append(trial)
+        print(f"trial {number:2d}: aimed at {trial.aimed_at:10s} killed in {trial.killed_in or '(finished)':10s} "
+              f"{trial.seconds:6.1f} s", flush=True)
+    print(f"total {sum(t.seconds for t in results):.1f} s for {trials} trials")
+    return results
 
 
-def chat_trials(app, active_version: str, trials: int) -> None:
-    rng = random.Random(1208)
-    home, path = app.home, app.store.path
-    app.close()
-    for trial in range(trials):
-        before = rows(path)
-        delay = kill_at_random([sys.executable, "-m", "app.cli.main", "chat", "--conversation", "1",
-                                "Tell me about cats, at length."], home, 6.0, rng)
-        try:
-            assert_survived(home, before, active_version)
-        except AssertionError as exc:
-            raise AssertionError(f"trial {trial}, killed after {delay:.2f} s: {exc}") from exc
+LEARN = [sys.executable, "-m", "tests.fault_learn_child"]
+CHAT = [sys.executable, "-m", "app.cli.main", "chat", "--conversation", "1", "Tell me about cats, at length."]
 
 
 @pytest.mark.timeout(1800)  # the session's first learning run fills the training cache
@@ -154,20 +238,33 @@ def test_everything_in_the_data_folder_is_owner_only_after_a_chat_and_a_learning
 
 def test_learn_killed_at_random_3_times(app, committed):
     # Start-up, the training set, replay and the cache copies: the first 30 s of a run.
-    learn_trials(app, committed, 3, latest=30.0)
+    home = app.home
+    app.close()
+    rng = random.Random(1207)
+    for number in range(3):
+        run = Watched(LEARN, home, marks=True)
+        before, killed_in = kill_after(run, rng.uniform(0.0, 30.0), home)
+        try:
+            assert_survived(home, before, committed)
+        except AssertionError as exc:
+            raise AssertionError(f"trial {number}, killed in {killed_in}: {exc}") from exc
 
 
 def test_chat_killed_at_random_3_times(app, committed):
-    chat_trials(app, committed, 3)
+    trials = staged_trials(app, committed, CHAT, marks=False, trials=3)
+    assert all(t.killed_in for t in trials), trials
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(5400)
+def test_learn_killed_at_random_20_times(app, committed):
+    # The real llama.cpp trainer on a tiny budget; every stage is as likely to be hit.
+    trials = staged_trials(app, committed, LEARN + ["--real"], marks=True, trials=20)
+    assert {"prepare", "train", "evaluate"} <= {t.killed_in for t in trials}, trials
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_learn_killed_at_random_20_times(app, committed):
-    # Anywhere in a whole run: training, evaluation and the gate too.
-    learn_trials(app, committed, 20, latest=whole_run_seconds(app))
-
-
-@pytest.mark.slow
 def test_chat_killed_at_random_20_times(app, committed):
-    chat_trials(app, committed, 20)
+    trials = staged_trials(app, committed, CHAT, marks=False, trials=20)
+    assert {START_UP, "answering"} <= {t.killed_in for t in trials}, trials

@@ -17,21 +17,24 @@ TESTED_VERSIONS = ("0.3.36",)
 
 
 class AbiMismatch(Exception):
-    """The llama.cpp trainer cannot run on this llama.cpp; the message says why in one sentence."""
+    """The llama.cpp trainer cannot run on this llama.cpp; the message says why in one sentence.
 
+    `why` is the bare reason, for a status line that says which trainer is off in its own words.
+    """
 
-def _refuse(why: str) -> AbiMismatch:
-    return AbiMismatch(
-        f"The llama.cpp trainer is switched off because {why}; Nocturne's training bindings are "
-        f"tested with llama-cpp-python {' / '.join(TESTED_VERSIONS)} (chat still works; install "
-        "that version, or use --trainer mlx)."
-    )
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(
+            f"The llama.cpp trainer is switched off because {why}; Nocturne's training bindings are "
+            f"tested with llama-cpp-python {' / '.join(TESTED_VERSIONS)} (chat still works; install "
+            "that version, or use --trainer mlx)."
+        )
 
 
 def check_version(version: str) -> None:
     """Raise AbiMismatch unless `version` (llama_cpp.__version__) is a tested release."""
     if version not in TESTED_VERSIONS:
-        raise _refuse(f"llama-cpp-python {version} is installed")
+        raise AbiMismatch(f"llama-cpp-python {version} is installed")
 
 
 class _InitParams(ctypes.Structure):
@@ -54,7 +57,7 @@ def check_layout(ggml, tensor_struct, optimizer_params_struct) -> None:
     """
     problems = _optimizer_problems(ggml, optimizer_params_struct) + _tensor_problems(ggml, tensor_struct)
     if problems:
-        raise _refuse("the library's structs do not match the bindings (" + "; ".join(problems) + ")")
+        raise AbiMismatch("the library's structs do not match the bindings (" + "; ".join(problems) + ")")
 
 
 def _optimizer_problems(ggml, params_struct) -> list[str]:

@@ -207,9 +207,12 @@ def build_training_set(
             report.outcomes[memory_id] = (f"not learned: too long to train ({count_tokens(text)} tokens, at most "
                                           f"{MAX_MEMORY_TOKENS}); it stays in the chat prompt; split it into shorter memories")
             continue
+        # Both trainers tokenize whole rendered examples with special tokens parsed, so such a
+        # memory would be trained as a real role marker; chat reads it as plain text.
         reason = template.control_text_in(text)
         if reason:
             report.skipped_control_text.append(f"memory {memory_id}: {reason}")
+            report.outcomes[memory_id] = f"not learned: {reason}; it stays in the chat prompt as plain text"
             continue
         kept.append((memory_id, text, phrase(text)))
     report.ambiguous_questions = _shared_questions([w for _, _, w in kept])

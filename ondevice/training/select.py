@@ -31,6 +31,25 @@ def choose_trainer(flag: str | None, setting: str | None) -> str:
     return default_trainer()
 
 
+def llamacpp_problem() -> str | None:
+    """Why the llama.cpp trainer cannot run on the installed llama.cpp, or None (never raises).
+
+    Checks the version and the struct layouts against the library once (cached), so selecting
+    a trainer, `can_learn` and `nocturne learning status` say so before any work starts.
+    """
+    from . import abi
+    from .ggml_opt import libs
+
+    try:
+        libs()
+    except abi.AbiMismatch as exc:
+        return (f"its training bindings are switched off because {exc.why}, and they are tested "
+                f"with llama-cpp-python {' / '.join(abi.TESTED_VERSIONS)} only")
+    except OSError as exc:  # a library file missing or unloadable
+        return f"the llama.cpp library could not be loaded ({exc})"
+    return None
+
+
 def trainer_class(name: str) -> type[Trainer]:
     """Import the trainer lazily (MLX is optional off Apple silicon).
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 
-from app.learning_report import drift_line, duration, headline, recall_line
+from app.learning_report import drift_line, duration, headline, left_out, recall_line
 from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
 
 CHART_NIGHTS = 14
@@ -34,7 +34,8 @@ def report_html(report: RunReport) -> str:
     groups = [(IN_WEIGHTS, "In the weights"), (IN_PROMPT, "Still in the prompt"),
               (NOT_PROBED, "Not probed")]
     for outcome, title in groups:
-        texts = [m.text for m in report.memory_results if m.outcome == outcome]
+        shown = [m for m in report.memory_results if m.outcome == outcome]
+        texts = [m.text + (f" ({why})" if (why := left_out(report, m.memory_id)) else "") for m in shown]
         if texts:
             items = "".join(f"<li>{_html(text)}</li>" for text in texts)
             parts.append(f"<p>{title} ({len(texts)}):</p><ul>{items}</ul>")
