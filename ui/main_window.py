@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.setDocumentMode(True)
+        self.tabs.tabBar().setDrawBase(False)  # its base line stopped short of the corner button
         self.tabs.addTab(self.chat_view, "Chat")
         self.tabs.addTab(self.memories_view, "Memories")
         self.tabs.addTab(self.learning_view, "Learning")
