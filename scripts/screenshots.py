@@ -8,10 +8,10 @@ under xvfb-run), asks one more question in the window itself, and captures the w
 screen: welcome, chat, memories, learning and models, first light, then dark.
 
     scripts/with-blas.sh .venv/bin/python scripts/screenshots.py [--out docs] [--nights 2]
-        [--max-minutes N] [--fast-trainer] [--home DIR]
+        [--max-minutes N] [--replay N] [--fast-trainer] [--home DIR]
 
-With --home, the data folder is kept; run again with the same --home, it is shot again as it
-is (no new seeding, no new learning): to re-shoot after a change to the look in minutes.
+With --home, the data folder is kept; run again with the same --home, it is neither seeded nor
+taught again (only the nights it still lacks run): to re-shoot after a change to the look.
 """
 
 from __future__ import annotations
@@ -83,13 +83,15 @@ def seed(app) -> int:
     return chat
 
 
-def learn(app, nights: int, max_minutes: float | None, fast: bool) -> None:
+def learn(app, nights: int, max_minutes: float | None, replay: int | None, fast: bool) -> None:
     """Real learning runs: the Learning view and its chart show what they reported.
 
     Args:
-        nights: how many runs (one point each on the recall chart); before each night after
-            the first, the user tells Nocturne one more thing about themselves.
+        nights: how many finished runs (one point each on the recall chart); before each night
+            after the first, the user tells Nocturne one more thing about themselves. Nights a
+            kept data folder already has are not run again.
         max_minutes: the training budget of each night (None: the nightly job's own).
+        replay: use only the first N shipped replay prompts (None: all of them).
         fast: a trainer that writes a tiny random adapter (rejected by the gate: for checking
             this script in minutes, never for the README's pictures).
     """
@@ -97,12 +99,14 @@ def learn(app, nights: int, max_minutes: float | None, fast: bool) -> None:
     from app.learning_report import headline
     from ui.services import memory_service
 
-    options = JobOptions()
+    options = JobOptions(replay_limit=replay)
     if fast:
         from tests.learning_helpers import TinyRandomTrainer
 
         options = JobOptions(replay_limit=2, drift_text_limit=2, trainer_cls=TinyRandomTrainer)
-    for night in range(1, nights + 1):
+    done = app.store.query_one("SELECT COUNT(*) AS n FROM training_runs WHERE status IN "
+                               "('succeeded', 'rejected')")["n"]
+    for night in range(done + 1, nights + 1):
         if night > 1:
             memory_service(app).add(LATER_NIGHTS[(night - 2) % len(LATER_NIGHTS)], kind="fact")
         started = time.monotonic()
@@ -121,6 +125,8 @@ def main() -> int:
                         help="training budget of each night (default: the nightly job's own)")
     parser.add_argument("--fast-trainer", action="store_true",
                         help="learn with a tiny random adapter (to check the script, not for docs)")
+    parser.add_argument("--replay", type=int, default=None,
+                        help="use only the first N replay prompts (default: all; a busy machine)")
     parser.add_argument("--home", help="data folder to keep and shoot again (default: a temporary one)")
     args = parser.parse_args()
     under_xvfb()
@@ -144,11 +150,8 @@ def main() -> int:
     home = Path(args.home or tempfile.mkdtemp(prefix="nocturne-shots-")) / "home"
     app = Nocturne(home)
     first = app.store.query_one("SELECT id FROM conversations ORDER BY id LIMIT 1")
-    if first is None:  # a fresh folder: chats, memories and nights of learning
-        chat_id = seed(app)
-        learn(app, args.nights, args.max_minutes, args.fast_trainer)
-    else:
-        chat_id = first["id"]
+    chat_id = seed(app) if first is None else first["id"]  # a kept folder is not seeded again
+    learn(app, args.nights, args.max_minutes, args.replay, args.fast_trainer)
 
     # Not started: a screenshot must never launch a real learning run.
     window = MainWindow(app, scheduler=nightly_scheduler(app), load=False)
