@@ -15,7 +15,7 @@ from app.paths import data_dir, ensure_private_dir
 from app.settings import Settings
 from app.store import Store
 from ondevice.engine import AdapterLoadError, Engine, EngineError
-from ondevice.llama_engine import LlamaEngine
+from ondevice.llama_engine import LlamaEngine, import_runtime
 from ondevice.models import HashCache, ModelFile, ModelFileError, resolve_model
 
 
@@ -45,6 +45,12 @@ class Nocturne:
         TrainingRuns(self.store).recover_interrupted()
 
     # -- model and engine ---------------------------------------------------------------------
+
+    @staticmethod
+    def import_engine_runtime() -> None:
+        """Import the inference library now (it holds the GIL while it loads: see
+        ondevice.llama_engine.import_runtime); the engine itself still loads later."""
+        import_runtime()
 
     def model(self) -> ModelFile:
         path = self._model_path or self.settings.get("model_path")

@@ -29,6 +29,17 @@ def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def import_runtime() -> None:
+    """Import llama-cpp-python and its chat formatter (jinja2) now, if not done yet.
+
+    The first import loads llama.cpp's shared libraries while holding Python's GIL, for up to
+    a second at a time: a desktop app does it before its window is on screen, not on the
+    model's thread while the window has to answer.
+    """
+    import llama_cpp  # noqa: F401
+    from llama_cpp import llama_chat_format  # noqa: F401
+
+
 class LlamaEngine(Engine):
     """Runs a GGUF model through llama.cpp, loaded lazily on first use.
 

@@ -3,6 +3,8 @@ words with the time left, and the engine's adapter follows what the registry all
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PySide6.QtCore import QObject, Qt, Slot
 
@@ -169,16 +171,27 @@ def promote_small_adapter(app, tmp_path, memory_ids, name="a.gguf", seed=0):
 
 
 class LabelAtLoadStart(QObject):
-    """Records the status bar's adapter label when a load starts (after the window's own slot)."""
+    """Records the status bar's adapter label when a load starts (after the window's own slot),
+    and the thread each (re)load of the chat service ran on."""
 
     def __init__(self, window):
         super().__init__()
-        self.window, self.texts = window, []
+        self.window, self.texts, self.threads = window, [], []
         window.queue.worker.load_started.connect(self.record)
+        app, chat = window.app, window.app.chat
+
+        def chat_recording_its_thread(*args, **kwargs):  # the worker builds its service here
+            self.threads.append(threading.get_ident())
+            return chat(*args, **kwargs)
+
+        app.chat = chat_recording_its_thread
 
     @Slot()
     def record(self) -> None:
         self.texts.append(self.window.adapter_label.text())
+
+    def loaded_off_the_ui_thread(self) -> bool:
+        return bool(self.threads) and threading.main_thread().ident not in self.threads
 
 
 @pytest.fixture
@@ -233,6 +246,7 @@ def test_a_new_adapter_is_offered_and_loads_only_when_asked(qtbot, window, tmp_p
     with qtbot.waitSignal(window.queue.worker.loaded, timeout=120_000) as swapped:
         qtbot.mouseClick(view.use_now_button, Qt.MouseButton.LeftButton)
     assert label_while_loading.texts == [""]  # while it reloads, no adapter is named
+    assert label_while_loading.loaded_off_the_ui_thread()
     assert swapped.args[0]["adapter"] == new.version
     assert window.adapter_label.text() == f"Adapter: {new.version}" and view.ready.isHidden()
 

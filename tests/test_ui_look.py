@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtWidgets import QStyleOptionViewItem
 
 from app.context import Nocturne
 from ui.main_window import MainWindow
@@ -110,6 +111,16 @@ def test_long_titles_end_in_an_ellipsis_without_a_sideways_scrollbar(qtbot, wind
         "I am planning a long trip through Portugal and Spain next…")
     assert not panel.list.horizontalScrollBar().isVisible()
     assert not window.chat_view.scroll.horizontalScrollBar().isVisible()
+    # What the list draws in its narrow side panel ends after a whole word, not "…a s…".
+    option = QStyleOptionViewItem()
+    option.initFrom(panel.list)
+    option.rect = panel.list.visualRect(panel.list.model().index(0))
+    panel.list.itemDelegate().initStyleOption(option, panel.list.model().index(0))
+    drawn = option.text.split("\n")[0]
+    assert drawn.endswith("…") and len(drawn) < 45, drawn  # the panel is narrower than the title
+    words = drawn[:-1].split()
+    title = ["I", "am", "planning", "a", "long", "trip", "through", "Portugal", "and", "Spain"]
+    assert words == title[:len(words)]
 
 
 def test_an_unknown_scheme_follows_a_dark_desktop_palette(qapp):

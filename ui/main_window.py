@@ -41,6 +41,9 @@ class MainWindow(QMainWindow):
         self.setAccessibleName("Nocturne")
         self.resize(1100, 720)
 
+        # Before the window is on screen: importing llama.cpp on the model's thread held the
+        # GIL long enough to freeze the visible window (up to a second on a busy machine).
+        app.import_engine_runtime()
         self.queue = ModelQueue(app, max_tokens, self)
         self.chat_view = ChatView(app, self.queue)
         self.memories_view = MemoriesView(app)
@@ -49,6 +52,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.setDocumentMode(True)
+        self.tabs.tabBar().setDrawBase(False)  # its base line stopped short of the corner button
         self.tabs.addTab(self.chat_view, "Chat")
         self.tabs.addTab(self.memories_view, "Memories")
         self.tabs.addTab(self.learning_view, "Learning")

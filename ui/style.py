@@ -9,6 +9,7 @@ re-render on the palette-change event that follows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -31,6 +32,7 @@ class Theme:
     banner_background: str
     banner_text: str
     danger: str
+    success: str  # the recall chart's "in chat" line
     pygments_style: str
 
 
@@ -38,12 +40,12 @@ LIGHT = Theme(dark=False, window="#fbfbfd", sidebar="#f2f2f6", surface="#ffffff"
               text="#1c1c21", muted="#6b6b76", border="#e2e2ea", accent="#5b5bd6",
               accent_text="#ffffff", user_bubble="#ebebfd", code_background="#f5f5f9",
               banner_background="#fff4d6", banner_text="#4d3b00", danger="#c4312b",
-              pygments_style="friendly")
+              success="#1f8a5b", pygments_style="friendly")
 DARK = Theme(dark=True, window="#1a1a1f", sidebar="#141418", surface="#24242b",
              text="#ececf1", muted="#9d9daa", border="#34343e", accent="#8484f0",
              accent_text="#101014", user_bubble="#2f2f4d", code_background="#121216",
              banner_background="#3a3218", banner_text="#f3e3b0", danger="#ff7b72",
-             pygments_style="github-dark")
+             success="#56d296", pygments_style="github-dark")
 
 
 def theme_for(scheme: Qt.ColorScheme, fallback_palette: QPalette | None = None) -> Theme:
@@ -82,7 +84,11 @@ def palette(theme: Theme) -> QPalette:
     return result
 
 
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
 def stylesheet(t: Theme) -> str:
+    chevron = (RESOURCES / f"chevron-{'dark' if t.dark else 'light'}.svg").as_posix()
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
 QWidget#chatSide, QWidget#messages, QWidget#welcome, QScrollArea#messageScroll {{
@@ -126,6 +132,18 @@ QLineEdit, QPlainTextEdit, QTextEdit, QSpinBox, QComboBox, QTimeEdit {{
     border-radius: 8px; padding: 5px 8px; selection-background-color: {t.accent};
     selection-color: {t.accent_text}; }}
 QLineEdit:focus, QPlainTextEdit:focus, QTextEdit:focus {{ border-color: {t.accent}; }}
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{ width: 0; border: none; }}
+QComboBox {{ padding-right: 24px; }}
+QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: center right;
+    width: 22px; border: none; }}
+QComboBox::down-arrow {{ image: url("{chevron}"); width: 10px; height: 6px; }}
+QComboBox QAbstractItemView {{ background: {t.surface}; color: {t.text};
+    selection-background-color: {t.accent}; selection-color: {t.accent_text}; }}
+QGroupBox {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 12px;
+    margin-top: 24px; padding: 8px 10px 10px 10px; }}
+QGroupBox::title {{ subcontrol-origin: margin; subcontrol-position: top left; left: 4px;
+    padding: 0 0 4px 0; color: {t.text}; }}
+QGroupBox QTableView {{ border: none; }}
 QPlainTextEdit#chatInput {{ border-radius: 14px; padding: 8px 12px; font-size: 14px; }}
 QListView, QTableView, QTreeView {{ background: {t.surface}; color: {t.text};
     border: 1px solid {t.border}; border-radius: 8px; outline: none;

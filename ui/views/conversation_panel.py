@@ -10,6 +10,7 @@ from app.errors import NocturneError
 from ui.dialogs import confirm, show_error
 from ui.models.conversation_list import CONVERSATION_ID_ROLE, ConversationListModel
 from ui.services import memory_service
+from ui.views.word_elide import WordElideDelegate
 
 SEARCH_DELAY_MS = 250  # search after the user pauses typing, not at every key
 
@@ -65,9 +66,10 @@ class ConversationPanel(QWidget):
         self.list.setModel(self.model)
         self.list.setAccessibleName("Conversations")
         self.list.setObjectName("conversationList")
-        # Titles end in "…" at the panel's edge rather than scrolling sideways.
+        # Titles end in "…" at the panel's edge, after a whole word, rather than scrolling sideways.
         self.list.setWordWrap(False)
         self.list.setTextElideMode(Qt.ElideRight)
+        self.list.setItemDelegate(WordElideDelegate(self.list))
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.list.setUniformItemSizes(True)
         self.list.activated.connect(self._open_index)

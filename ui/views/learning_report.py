@@ -5,12 +5,13 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCharts import QBarCategoryAxis, QChart, QChartView, QLineSeries, QValueAxis
-from PySide6.QtCore import QMargins, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QEvent, QMargins, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 
 from app.learning_report import drift_line, duration, headline, left_out, recall_line
 from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
+from ui.style import current_theme
 
 CHART_NIGHTS = 14
 
@@ -72,6 +73,28 @@ class MorningReport(QGroupBox):
         chart_box = QVBoxLayout()
         chart_box.addWidget(self.chart_view)
         layout.addLayout(chart_box, 1)
+        self._style_chart()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:  # the OS switched light/dark
+            self._style_chart()
+
+    def _style_chart(self) -> None:
+        """QtCharts draws in its own colours (white in dark mode too): give it the theme's."""
+        t = current_theme()
+        self.chart.setBackgroundBrush(QColor(t.surface))
+        self.chart.setBackgroundPen(QPen(Qt.NoPen))
+        self.chart_view.setBackgroundBrush(QColor(t.surface))
+        self.chart.setTitleBrush(QColor(t.text))
+        self.chart.legend().setLabelColor(QColor(t.text))
+        for axis in self.chart.axes():
+            axis.setLabelsColor(QColor(t.muted))
+            axis.setGridLineColor(QColor(t.border))
+            axis.setLinePenColor(QColor(t.border))
+        colours = {"from the weights": t.accent, "base model": t.muted, "in chat": t.success}
+        for series in self.chart.series():
+            series.setPen(QPen(QColor(colours.get(series.name(), t.text)), 2.5))
 
     def show_reports(self, reports: list[RunReport]) -> None:
         """Update from run reports, newest first."""
@@ -115,5 +138,6 @@ class MorningReport(QGroupBox):
             series.attachAxis(nights)
             series.attachAxis(percent)
         self.chart.legend().setVisible(len(self.chart.series()) > 1)
+        self._style_chart()
         self.chart_view.show()
 

@@ -37,6 +37,12 @@ def _kl(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _measured(value, show) -> str | None:
+    """The value as shown, or None (a blank cell) when the run did not measure it: the in-chat
+    recall of a rejected adapter, for one."""
+    return None if value is None else show(value)
+
+
 class LearningView(QWidget):
     """Controls and history of learning.
 
@@ -204,14 +210,16 @@ class LearningView(QWidget):
         self.runs.setRowCount(len(reports))
         for row, report in enumerate(reports):
             recall = report.recall.adapter if report.recall else None
-            cells = [_when(report.started_at), report.trigger, report.status, share(recall),
-                     share(report.recall_in_chat), _kl(report.drift_kl),
-                     duration(report.wall_seconds) if report.wall_seconds is not None else "–",
+            cells = [_when(report.started_at), report.trigger, report.status,
+                     _measured(recall, share), _measured(report.recall_in_chat, share),
+                     _measured(report.drift_kl, _kl), _measured(report.wall_seconds, duration),
                      report.adapter_version or ""]
             for column, text in enumerate(cells):
-                item = QTableWidgetItem(str(text))
-                if report.reason:
-                    item.setToolTip(report.reason)
+                item = QTableWidgetItem(text or "")
+                tip = report.reason or ""
+                if text is None:
+                    tip = f"Not measured in this run. {tip}".strip()
+                item.setToolTip(tip)
                 self.runs.setItem(row, column, item)
         self.runs.setVisible(bool(reports))
         self.runs_empty.setVisible(not reports)
