@@ -7,14 +7,12 @@ app.memory_context, secret detection in app.secrets_filter, unlearning in app.me
 
 from __future__ import annotations
 
-import json
 
-from datetime import datetime
 from typing import Callable, Collection
 
 from app.errors import InputError, NotFoundError
-from app.memory_capture import (KnownMemories, confirmation, explicit_request, kind_of, normalize,
-                                 propose_memories, tidy)
+from app import memory_proposals
+from app.memory_capture import confirmation, explicit_request, kind_of, normalize, tidy
 from app.memory_conflicts import superseded_memories
 from app.conversations import check_search_size, title_from
 from app.memory_context import memories_for_prompt
@@ -28,7 +26,7 @@ from app.text_input import clean_user_text
 
 KINDS = ("fact", "preference", "style", "correction")
 STATUSES = ("pending", "approved", "rejected")
-MAX_MEMORY_CHARS = 500  # a memory is a sentence or two; longer text belongs in a conversation
+MAX_MEMORY_CHARS = memory_proposals.MAX_MEMORY_CHARS
 SECRET_REMOVED = "[removed: it looked like a secret]"
 REMEMBER_EXAMPLE = "e.g. “remember that my cat is called Miso”"
 
@@ -269,44 +267,12 @@ class MemoryService:
     # -- automatic proposals and retraining -----------------------------------------------------
 
     def propose(self, since: str | None = None, conversation_ids: list[int] | None = None) -> list[int]:
-        """Add the user's statements about themselves (from logged chats) as pending memories.
-
-        Args:
-            since: only messages from this date or time on (ISO, e.g. 2025-01-31).
-            conversation_ids: only these conversations (an import: their dates are old).
-
-        Returns:
-            The ids of the new pending memories (none that repeat a stored memory of any status).
-        """
-        sql = "SELECT * FROM messages WHERE role = 'user'"
-        params: tuple = ()
-        if since:
-            sql += " AND created_at >= ?"
-            params = (self._valid_since(since),)
-        if conversation_ids is not None:
-            sql += " AND conversation_id IN (SELECT value FROM json_each(?))"
-            params += (json.dumps(conversation_ids),)
-        return self.propose_from(self.store.query(sql + " ORDER BY id", params))
+        """Pending memories from the user's logged statements (app.memory_proposals.propose)."""
+        return memory_proposals.propose(self.store, since, conversation_ids)
 
     def propose_from(self, messages: list[dict]) -> list[int]:
-        """Pending memories from these message rows (see `propose`), in one transaction.
-
-        Proposing from the same rows twice adds nothing the second time: every candidate is
-        checked against all stored memories, whatever their status.
-        """
-        candidates = propose_memories(messages)
-        known = KnownMemories(r["text"] for r in self.store.query("SELECT text FROM memories"))
-        fresh = []
-        for candidate in candidates:
-            text = candidate["text"]
-            if text in known or len(text) > MAX_MEMORY_CHARS or find_secret(text) is not None:
-                continue
-            known.add(text)
-            fresh.append(candidate)
-        stamp = now_iso()
-        with self.store.transaction() as db:
-            return [db["memories"].insert({**c, "status": "pending", "created_at": stamp,
-                                           "updated_at": stamp}).last_pk for c in fresh]
+        """Pending memories from these message rows (app.memory_proposals.propose_from)."""
+        return memory_proposals.propose_from(self.store, messages)
 
     def retrain_needed(self) -> bool:
         """True when the active adapter was not trained on exactly the approved memories."""
@@ -367,13 +333,6 @@ class MemoryService:
         if value not in allowed:
             raise InputError(f"{value!r} is not a memory {what}: use one of {', '.join(allowed)}.")
         return value
-
-    @staticmethod
-    def _valid_since(since: str) -> str:
-        try:
-            return datetime.fromisoformat(since.strip()).isoformat()
-        except ValueError as exc:
-            raise InputError(f"{since!r} is not a date: use a date like 2025-01-31 (YYYY-MM-DD).") from exc
 
     def _duplicate_of(self, text: str, exclude_id: int | None = None) -> dict | None:
         key = normalize(text)
