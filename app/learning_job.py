@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from app.context import Nocturne
+from app.learning_gate import candidate_engine, run_gate
 from app.errors import NocturneError
 from app.learned_check import learned_in_chat, recall_summary
 from app.memory_conflicts import without_superseded
@@ -27,7 +27,6 @@ from app.runs import TrainingRuns
 from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
 from ondevice.architectures import LearnCheck, can_learn
-from ondevice.llama_engine import LlamaEngine
 from ondevice.models import ModelFileError
 from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
@@ -63,6 +62,10 @@ class JobOptions:
     drift_text_limit: int | None = None  # use only the first N drift texts
     seed: int = 0
     trainer_cls: type[Trainer] | None = None  # a Trainer subclass to use instead of the named one
+    # For sweeps (bench/learning.py --rank/--layers/--epochs): TrainArgs fields set on the
+    # trainer's defaults, and passes over the set, before sizing to the set.
+    tuning: dict = field(default_factory=dict)
+    epochs: float = EPOCHS
 
 
 def learn_check(app: Nocturne, trainer: str | None = None) -> LearnCheck:
@@ -112,10 +115,20 @@ def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None) -> TrainArgs:
-    iterations = math.ceil(EPOCHS * examples / max(1, args.batch_size))
+def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None,
+               epochs: float = EPOCHS) -> TrainArgs:
+    iterations = math.ceil(epochs * examples / max(1, args.batch_size))
     return replace(args, iterations=max(args.iterations, iterations),
                    max_minutes=max_minutes, threads=args.threads or threads)
+
+
+def planned_args(defaults: TrainArgs, options: JobOptions, examples: int, max_minutes: float | None,
+                 threads: int | None) -> TrainArgs:
+    """The run's hyper-parameters: options.args as given, else the trainer's defaults (with any
+    sweep tuning) sized to the set and bounded by the night's time."""
+    if options.args is not None:
+        return replace(options.args, max_minutes=max_minutes or options.args.max_minutes)
+    return sized_args(replace(defaults, **options.tuning), examples, max_minutes, threads, options.epochs)
 
 
 def _f32_bytes(model_path) -> int:
@@ -320,11 +333,8 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
 
-    if options.args is not None:  # given explicitly: used as is
-        args = replace(options.args, max_minutes=max_minutes or options.args.max_minutes)
-    else:  # sized to the set, bounded by the night's time the user chose
-        budget = max_minutes or app.settings.get("learning_minutes")
-        args = sized_args(trainer_cls.default_args, len(dataset.examples), budget, threads)
+    budget = max_minutes or (app.settings.get("learning_minutes") if options.args is None else None)
+    args = planned_args(trainer_cls.default_args, options, len(dataset.examples), budget, threads)
     report.budget_minutes = args.max_minutes
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
@@ -335,35 +345,27 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     report.final_loss = trained.metrics.get("final_loss")
     report.args = trained.args.to_dict()
 
-    # The gate: recall from the weights alone (no memories in the prompt), then drift.
-    emit({"stage": "evaluate", "step": 0, "total": 5, "message": "base model recall"})
-    base = _recall(model, None, dataset.probes, threads, stop)
-    emit({"stage": "evaluate", "step": 1, "total": 5, "message": "adapter recall"})
-    try:
-        adapter = _recall(model, trained.path, dataset.probes, threads, stop)
-    except Exception as exc:  # an adapter the app's engine cannot load is rejected, not promoted
-        report.status, report.reason = "rejected", f"the new adapter could not be loaded ({exc})."
+    gate = run_gate(model, trained.path, dataset.probes, work, cache, threads, stop, emit,
+                    options.drift_text_limit)
+    if gate.adapter is None:
+        report.status, report.reason = "rejected", gate.reason
         return
-    texts = evaluation.drift_texts()[: options.drift_text_limit]
-    emit({"stage": "evaluate", "step": 2, "total": 5, "message": "drift"})
-    drift = evaluation.mean_kl(model.path, texts, adapter_path=trained.path, n_threads=threads, should_stop=stop)
-    emit({"stage": "evaluate", "step": 3, "total": 5, "message": "quantization yardstick"})
-    yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
-    promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
+    base, adapter, drift, yardstick = gate.base, gate.adapter, gate.drift, gate.yardstick
+    report.adapter_strength, report.full_strength_drift_kl = gate.strength, gate.full_strength_drift
     bare_recalled = adapter.recalled_memories()
     report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
     report.drift_kl, report.yardstick_kl = drift, yardstick
     report.drift_limit = evaluation.drift_limit(yardstick)
     report.probe_answers = [{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)]
-    report.reason = reason
+    report.reason = gate.reason
     every_memory = [memory_id for memory_id, _ in memories]
     # Per memory, a memory never probed counting as a failure (it is never left out of the rate).
     report.memories_recalled = recall_summary(every_memory, adapter, set()).bare_rate
-    if not promote:
+    if not gate.promote:
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
         return
     emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
-    with _engine(model, trained.path, threads) as candidate:
+    with candidate_engine(model, gate.adapter_path, threads) as candidate:
         recalled = learned_in_chat(candidate, app.store, dataset.probes, bare_recalled, stop)
     report.memory_results = memory_results(memories, probed, recalled)
     report.recall_in_chat = recall_summary(every_memory, adapter, recalled).chat_rate
@@ -371,9 +373,10 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         raise TrainingCancelled()
     metrics = {"recall": asdict(report.recall), "drift_kl": drift, "yardstick_kl": yardstick,
                "drift_limit": report.drift_limit, "recall_in_chat": report.recall_in_chat,
+               "strength": report.adapter_strength,
                "train": report.trainer_metrics}
     info = AdapterRegistry(app.store, app.home).promote(
-        trained.path, model.sha256, name, report.args, metrics, dataset.memory_hashes,
+        gate.adapter_path, model.sha256, name, report.args, metrics, dataset.memory_hashes,
         recalled, run_id=run_id,
     )
     pruned = AdapterRegistry(app.store, app.home).prune(app.settings.get("keep_adapters"))
@@ -381,28 +384,6 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         log.append("removed old adapters " + ", ".join(pruned))
     app.reset_engine()  # this process's next answer uses the new adapter too
     report.status, report.adapter_version = "succeeded", info.version
-
-
-@contextmanager
-def _engine(model, adapter_path, threads):
-    """The app's engine on the base model, with the candidate adapter when given, loaded."""
-    engine = LlamaEngine(model, adapter_path=adapter_path, adapter_version="candidate" if adapter_path else None,
-                         n_threads=threads)
-    try:
-        engine.load()
-        yield engine
-    finally:
-        engine.close()
-
-
-def _recall(model, adapter_path, probes, threads, stop, system_prompt: str = SYSTEM_PROMPT):
-    with _engine(model, adapter_path, threads) as engine:
-        return evaluation.recall(engine, probes, system_prompt, should_stop=stop)
-
-
-def in_context_recall(model, memories: list[str], probes, threads=None):
-    """Recall with the memories in the system prompt (the benchmark's in-context column)."""
-    return _recall(model, None, probes, threads, None, system_message(memories)["content"])
 
 
 def _token_counter(model_path) -> Callable[[str], int]:

@@ -57,6 +57,9 @@ def drift_line(report: RunReport) -> str | None:
         line += f", {verdict} the limit {report.drift_limit:.4f}"
     if report.yardstick_kl is not None:
         line += f" (Q4 quantization alone: {report.yardstick_kl:.4f})"
+    if report.adapter_strength is not None and report.full_strength_drift_kl is not None:
+        line += (f", with the adapter at {report.adapter_strength:.0%} strength: at full strength "
+                 f"it drifted KL {report.full_strength_drift_kl:.4f}")
     return line + "."
 
 

@@ -130,6 +130,10 @@ class RunReport:
     drift_kl: float | None = None
     drift_limit: float | None = None
     yardstick_kl: float | None = None
+    # Set when the full adapter drifted over the limit and a weaker copy was kept instead
+    # (app/adapter_strength.py): its share of the trained change, and the full one's drift.
+    adapter_strength: float | None = None
+    full_strength_drift_kl: float | None = None
     wall_seconds: float | None = None
     training_seconds: float | None = None
     budget_minutes: float | None = None  # the night's training time it was allowed

@@ -68,7 +68,7 @@ def _kept_trainer(name: str, keep: Path):
 
 
 def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False,
-            model: str | None = None, chat_template: str | None = None) -> dict:
+            model: str | None = None, chat_template: str | None = None, tuning: dict | None = None) -> dict:
     """Run the job on the first n dev memories, then ask the dev questions (called in a child)."""
     from app.chat import ChatSettings
     from app.context import Nocturne
@@ -93,7 +93,17 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         started = time.monotonic()
         # --quick (a loaded machine): fewer replay prompts and drift texts, no base-bare column.
         limits = {"replay_limit": QUICK_REPLAY, "drift_text_limit": QUICK_DRIFT} if quick else {}
-        options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), **limits)
+        tuning = dict(tuning or {})
+        if "epochs" in tuning:
+            limits["epochs"] = tuning.pop("epochs")
+        if "targets" in tuning:  # a list after JSON
+            tuning["targets"] = tuple(tuning["targets"])
+        if "rank" in tuning:  # the same scale (alpha / rank) at every rank, so only capacity changes
+            from ondevice.training.select import trainer_class
+
+            defaults = trainer_class(trainer).default_args
+            tuning["alpha"] = defaults.alpha / defaults.rank * tuning["rank"]
+        options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), tuning=tuning, **limits)
         report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
         learned = set(report.learned_memories) if report.status == "succeeded" else set()
@@ -151,6 +161,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "examples": report.examples, "tokens": report.tokens,
         "drift_kl": report.drift_kl, "drift_limit": report.drift_limit, "wall_s": wall,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
+        "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
         "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "answers": {k: dict(zip(questions, v)) for k, v in conditions.items()},
     }
@@ -180,6 +191,8 @@ def print_table(results: list[dict]) -> None:
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
     row("training tokens", lambda r: r.get("tokens", "-"))
     row("iterations", lambda r: r.get("iterations", "-"))
+    row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
+        f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
     row("wall time (job)", lambda r: "-" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min")
     row("peak RSS", lambda r: "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f} MB")
     shapes = sorted({s for r in results for s in r.get("by_shape", {}).get("adapter_bare", {})})
@@ -203,13 +216,20 @@ def main() -> int:
                         help=f"for a loaded machine: {QUICK_REPLAY} replay prompts, {QUICK_DRIFT} drift texts, no base-bare column")
     parser.add_argument("--model", help="a GGUF to learn on instead of the bundled model")
     parser.add_argument("--chat-template", help="chat template for a base model (chatml, gemma, llama3 or a file)")
+    parser.add_argument("--rank", type=int, help="LoRA rank, at the default's scale alpha/rank (default: the trainer's)")
+    parser.add_argument("--layers", type=int, help="train the last N layers (default: the trainer's)")
+    parser.add_argument("--targets", nargs="+", help="tensor kinds to adapt, e.g. attn_q attn_k attn_v attn_output")
+    parser.add_argument("--epochs", type=float, help="passes over the training set (default: the job's)")
+    parser.add_argument("--tuning", help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick,
-                                 args.model, args.chat_template)))
+                                 args.model, args.chat_template, json.loads(args.tuning or "{}"))))
         return 0
+    tuning = {key: value for key, value in (("rank", args.rank), ("num_layers", args.layers), ("epochs", args.epochs),
+                                            ("targets", tuple(args.targets) if args.targets else None)) if value}
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
         parser.error(f"--memories takes numbers from 1 to {available} (the development set's size)")
@@ -223,6 +243,7 @@ def main() -> int:
         print(f"running the job with {args.trainer} on {n} memories ...", file=sys.stderr, flush=True)
         extra = (["--max-minutes", str(args.max_minutes)] if args.max_minutes else []) + (["--quick"] if args.quick else [])
         extra += (["--model", args.model] if args.model else []) + (["--chat-template", args.chat_template] if args.chat_template else [])
+        extra += ["--tuning", json.dumps(tuning)] if tuning else []
         child = subprocess.run([sys.executable, __file__, "--one", str(n), "--trainer", args.trainer,
                                 "--cache", str(cache), *extra], env=env, capture_output=True, text=True, cwd=REPO)
         if child.returncode != 0:
@@ -235,7 +256,8 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     model_name = Path(args.model).name if args.model else "bundled SmolLM2-135M-Instruct Q4_1"
     print(f"\n{args.trainer} trainer, {model_name}, development set questions"
-          + (f", training budget {args.max_minutes:g} min" if args.max_minutes else "") + (", --quick" if args.quick else "") + "\n")
+          + (f", training budget {args.max_minutes:g} min" if args.max_minutes else "") + (", --quick" if args.quick else "")
+          + "".join(f", {key} {value}" for key, value in tuning.items()) + "\n")
     print_table(results)
     return 0
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtWidgets import QScrollArea
 
 from app.context import Nocturne
 from app.learning_job import run_learning_job
@@ -274,3 +275,54 @@ def test_the_nights_training_time_is_set_in_the_view(app, qtbot):
     view.minutes.setValue(45)
     view.minutes.editingFinished.emit()
     assert app.settings.get("learning_minutes") == 45
+
+
+@pytest.mark.timeout(1800)  # one run of the job (fast trainer): minutes on a busy machine
+def test_a_real_rejected_run_names_no_adapter_and_leaves_unmeasured_cells_blank(qtbot, window, shared_training_cache):
+    app = window.app
+    add_memories(app, MEMORIES)
+    app.settings.set("threads", 1)
+    assert load(qtbot, window)["adapter"] is None
+    report = run_learning_job(app, options=FAST)  # a few random-weight steps: the gate rejects it
+    assert report.status == "rejected" and report.adapter_version is None
+    view = window.learning_view
+    view.refresh()  # the view's poll
+
+    # Nothing to offer, nothing named: the status bar and the label say the base model.
+    assert view.ready.isHidden()
+    assert window.adapter_label.text() == "Adapter: base model"
+    assert "adapter" not in window.statusBar().currentMessage().lower()
+    assert app.engine().adapter_version is None
+
+    # The run's row: what it measured is shown, what it did not (in-chat recall of a rejected
+    # adapter, the adapter itself) is a blank cell whose tooltip says why.
+    headers = [view.runs.horizontalHeaderItem(c).text() for c in range(view.runs.columnCount())]
+    cells = {h: view.runs.item(0, c) for c, h in enumerate(headers)}
+    assert cells["Status"].text() == "rejected"
+    assert cells["Recall"].text() == f"{report.recall.adapter:.0%}"
+    assert report.recall_in_chat is None and cells["In chat"].text() == ""
+    assert cells["In chat"].toolTip() == f"Not measured in this run. {report.reason}"
+    assert cells["Adapter"].text() == ""
+    assert report.reason and report.reason in view.report.text.text()
+
+
+def test_the_report_says_whether_chat_already_uses_the_runs_adapter():
+    from app.run_report import RunReport
+    from ui.views.learning_report import report_html
+
+    run = RunReport(status="succeeded", trigger="scheduled", adapter_version="20261127-233058")
+    assert "Chat is using this adapter now" in report_html(run, "20261127-233058")
+    for loaded in (None, "20261126-030000"):  # loading, or an older version in the engine
+        assert "loads at the next start" in report_html(run, loaded)
+
+
+def test_the_tables_keep_three_rows_and_the_view_scrolls_instead_of_squeezing(qtbot, app):
+    view = LearningView(app)
+    qtbot.addWidget(view)
+    view.resize(1180, 250)  # shorter than everything the view holds
+    view.show()
+    for table in (view.runs, view.adapters):
+        assert table.minimumHeight() >= 3 * table.verticalHeader().defaultSectionSize()
+    scroll = view.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0)  # it scrolls once laid out
+    assert not scroll.horizontalScrollBar().isVisible()

@@ -12,6 +12,7 @@ from ui.main_window import MainWindow
 from ui.style import DARK, LIGHT, apply_style
 from ui.views.message_widget import MessageWidget
 from ui.views.welcome import SUGGESTIONS
+from ui.views.word_elide import LINE_SEPARATOR
 
 CODE_ANSWER = "Here it is:\n\n```python\ndef double(x):\n    return 2 * x\n```\n\nThat's all."
 
@@ -116,8 +117,11 @@ def test_long_titles_end_in_an_ellipsis_without_a_sideways_scrollbar(qtbot, wind
     option.initFrom(panel.list)
     option.rect = panel.list.visualRect(panel.list.model().index(0))
     panel.list.itemDelegate().initStyleOption(option, panel.list.model().index(0))
-    drawn = option.text.split("\n")[0]
+    drawn, detail = option.text.split(LINE_SEPARATOR)  # Qt draws the model's "\n" as this mark
     assert drawn.endswith("…") and len(drawn) < 45, drawn  # the panel is narrower than the title
+    assert detail.startswith("0 messages · ")  # the second line stays a line of its own
+    row = panel.list.visualRect(panel.list.model().index(0))
+    assert row.height() >= 2 * panel.list.fontMetrics().height()  # and the row has room for it
     words = drawn[:-1].split()
     title = ["I", "am", "planning", "a", "long", "trip", "through", "Portugal", "and", "Spain"]
     assert words == title[:len(words)]

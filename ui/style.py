@@ -91,8 +91,8 @@ def stylesheet(t: Theme) -> str:
     chevron = (RESOURCES / f"chevron-{'dark' if t.dark else 'light'}.svg").as_posix()
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
-QWidget#chatSide, QWidget#messages, QWidget#welcome, QScrollArea#messageScroll {{
-    background: {t.window}; }}
+QWidget#chatSide, QWidget#messages, QWidget#welcome, QScrollArea#messageScroll,
+QScrollArea#learningScroll, QWidget#learningContent {{ background: {t.window}; }}
 QWidget#conversationPanel {{ background: {t.sidebar}; border-right: 1px solid {t.border}; }}
 QLabel {{ color: {t.text}; }}
 QFrame#userMessage {{ background: {t.user_bubble}; border: none; border-radius: 16px; }}

@@ -10,7 +10,7 @@ the GGUF's own order (attn_q / attn_k rows permuted for RoPE, see `rope.py`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ class LoraTensors:
     arch: str
     alpha: float
     pairs: dict[str, tuple[np.ndarray, np.ndarray]]  # base tensor name -> (A, B)
+    metadata: dict[str, str] = field(default_factory=dict)  # the nocturne.* fields, prefix dropped
 
     @property
     def rank(self) -> int:
@@ -110,7 +111,18 @@ def read_lora_gguf(path: Path) -> LoraTensors:
         problems.append("it holds no LoRA tensors")
     if problems:
         raise AdapterError(f"{path} is not a usable adapter: " + "; ".join(problems))
-    return LoraTensors(arch=str(fields.get("general.architecture", "")), alpha=float(alpha), pairs=pairs)
+    metadata = {key.removeprefix("nocturne."): str(value) for key, value in fields.items()
+                if key.startswith("nocturne.")}
+    return LoraTensors(arch=str(fields.get("general.architecture", "")), alpha=float(alpha), pairs=pairs,
+                       metadata=metadata)
+
+
+def write_at_strength(path: Path, strength: float, out: Path) -> Path:
+    """A copy of the adapter whose weight change is `strength` times the original's: only alpha
+    changes (llama.cpp scales B @ A by alpha / r), so every loader reads it unchanged."""
+    lora = read_lora_gguf(path)
+    metadata = {**lora.metadata, "strength": f"{strength:g}"}
+    return write_lora_gguf(out, lora.arch, lora.alpha * strength, lora.pairs, metadata)
 
 
 def check_against_base(adapter: LoraTensors, base_path: Path) -> None:

@@ -25,12 +25,16 @@ def night(report: RunReport) -> str:
     return (report.started_at or "")[5:10] or "?"
 
 
-def report_html(report: RunReport) -> str:
-    """The run's morning report: what happened, memory by memory, recall, drift, time."""
+def report_html(report: RunReport, loaded_adapter: str | None = None) -> str:
+    """The run's morning report: what happened, memory by memory, recall, drift, time.
+
+    `loaded_adapter` is the version the engine has loaded (None: none, or still loading)."""
     when = (report.started_at or "")[:16].replace("T", " ")
     parts = [f"<p><b>{_html(headline(report))}</b><br><small>{_html(report.trigger)} run of "
              f"{_html(when)}</small></p>"]
-    if report.status == "succeeded":
+    if report.status == "succeeded" and report.adapter_version == loaded_adapter:
+        parts.append("<p>Chat is using this adapter now.</p>")
+    elif report.status == "succeeded":
         parts.append("<p>The new adapter loads at the next start, or now with <i>Use it now</i>.</p>")
     groups = [(IN_WEIGHTS, "In the weights"), (IN_PROMPT, "Still in the prompt"),
               (NOT_PROBED, "Not probed")]
@@ -96,15 +100,15 @@ class MorningReport(QGroupBox):
         for series in self.chart.series():
             series.setPen(QPen(QColor(colours.get(series.name(), t.text)), 2.5))
 
-    def show_reports(self, reports: list[RunReport]) -> None:
-        """Update from run reports, newest first."""
+    def show_reports(self, reports: list[RunReport], loaded_adapter: str | None = None) -> None:
+        """Update from run reports, newest first; `loaded_adapter` is the engine's version."""
         finished = [r for r in reports if r.finished]
         if not finished:
             self.text.setText("<p>No learning runs yet.</p><p>Nocturne learns at night from your "
                               "approved memories, or now with <b>Learn now</b>.</p>")
             self.chart_view.hide()
             return
-        self.text.setText(report_html(finished[0]))
+        self.text.setText(report_html(finished[0], loaded_adapter))
         self._plot([r for r in reversed(finished) if r.recall is not None][-CHART_NIGHTS:])
 
     def _plot(self, reports: list[RunReport]) -> None:

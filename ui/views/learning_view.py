@@ -7,9 +7,9 @@ engine has loaded: a tainted adapter is dropped at once, a newly promoted one is
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTime, QTimer, Signal
+from PySide6.QtCore import Qt, QTime, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSpinBox,
+                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QTableWidget, QTableWidgetItem, QTimeEdit, QVBoxLayout, QWidget)
 
 from app.errors import NocturneError
@@ -61,7 +61,19 @@ class LearningView(QWidget):
         self._running = False
         self._loaded: dict | None = None  # the engine's `loaded` info; None while (re)loading
         self._announced: str | None = None  # the new adapter the user was told about
-        layout = QVBoxLayout(self)
+        # Scrolls rather than squeezes: a long morning report never hides the tables below it.
+        content = QWidget()
+        content.setObjectName("learningContent")
+        scroll = QScrollArea()
+        scroll.setObjectName("learningScroll")
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         layout.addWidget(self._nightly_box())
         layout.addWidget(self._ready_bar())
         self.report = MorningReport()
@@ -80,6 +92,7 @@ class LearningView(QWidget):
     def _nightly_box(self) -> QGroupBox:
         box = QGroupBox("Nightly learning")
         form = QFormLayout(box)
+        form.setLabelAlignment(Qt.AlignLeft | Qt.AlignVCenter)  # level with taller fields
         self.enabled = QCheckBox("Learn from my approved memories every night")
         self.enabled.setAccessibleName("Nightly learning")
         self.enabled.setChecked(self.app.settings.get("learning_enabled"))
@@ -157,6 +170,9 @@ class LearningView(QWidget):
         table.verticalHeader().hide()
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
+        # Room for three rows and the header before the view scrolls.
+        rows = 3 * table.verticalHeader().defaultSectionSize()
+        table.setMinimumHeight(rows + table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth())
         return table
 
     def _runs_box(self) -> QGroupBox:
@@ -192,7 +208,7 @@ class LearningView(QWidget):
         reports = run_reports(self.app)
         self._show_runs(reports)
         self._show_adapters(adapters(self.app))
-        self.report.show_reports(reports)
+        self.report.show_reports(reports, (self._loaded or {}).get("adapter"))
         current = current_progress(self.app)
         if current is None and self.scheduler is not None and self.scheduler.is_running():
             current = STARTING  # the child is up but has not recorded its run yet
@@ -284,6 +300,8 @@ class LearningView(QWidget):
         """What the engine has loaded (the model queue's `loaded` info), None while loading."""
         self._loaded = info
         self._check_loaded_adapter()
+        if info is not None:  # the report says whether chat uses the newest adapter already
+            self.report.show_reports(run_reports(self.app), info.get("adapter"))
 
     def _check_loaded_adapter(self) -> None:
         if self._loaded is None:

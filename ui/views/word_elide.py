@@ -7,6 +7,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QStyledItemDelegate
 
 ELLIPSIS = "…"
+LINE_SEPARATOR = "\u2028"
 # The item's padding in the stylesheet (8 px a side) and the text's own margins.
 ITEM_MARGINS = 24
 
@@ -33,5 +34,6 @@ class WordElideDelegate(QStyledItemDelegate):
         super().initStyleOption(option, index)
         width = option.rect.width() - ITEM_MARGINS
         if width > 0 and option.text:
-            option.text = "\n".join(elide_at_word(line, option.fontMetrics, width)
-                                    for line in option.text.split("\n"))
+            # Qt has already turned the model's "\n" into LINE SEPARATOR, the mark it draws by.
+            lines = option.text.replace(LINE_SEPARATOR, "\n").split("\n")
+            option.text = LINE_SEPARATOR.join(elide_at_word(line, option.fontMetrics, width) for line in lines)

@@ -1,0 +1,98 @@
+"""A gentler adapter: a copy at a lower strength changes llama.cpp's model by that share, drift
+falls faster than the strength, and the job keeps the strongest copy that passes the gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from app.adapter_strength import STRENGTHS, gentler_adapter
+from app.learning_report import drift_line
+from app.run_report import RunReport
+from ondevice import evaluation
+from ondevice.training.gguf_lora import (
+    read_lora_gguf,
+    write_at_strength,
+    write_lora_gguf,
+)
+from tests.learning_helpers import write_small_lora
+
+
+def test_a_copy_at_half_strength_holds_half_the_change_and_keeps_the_metadata(tmp_path):
+    rng = np.random.default_rng(0)
+    pairs = {"blk.0.attn_q.weight": (rng.normal(size=(4, 8)), rng.normal(size=(8, 4)))}
+    full = write_lora_gguf(tmp_path / "full.gguf", "llama", 32.0, pairs, {"base_sha256": "abc"})
+    half = write_at_strength(full, 0.5, tmp_path / "half.gguf")
+    a, b = read_lora_gguf(full), read_lora_gguf(half)
+    name = "blk.0.attn_q.weight"
+    assert np.allclose(b.delta(name), 0.5 * a.delta(name), atol=1e-6)
+    assert b.metadata == {"base_sha256": "abc", "strength": "0.5"}
+
+
+def test_llama_cpp_applies_the_strength_and_drift_falls_faster_than_it(model_path, tmp_path):
+    texts = ["The cat sat on the mat and looked out of the window at the rain."]
+
+    def drift(path):
+        return evaluation.mean_kl(model_path, texts, adapter_path=path, n_threads=2)
+
+    full = write_small_lora(tmp_path / "full.gguf", scale=0.3, layers=4)
+    kl_full = drift(full)
+    kl_half = drift(write_at_strength(full, 0.5, tmp_path / "half.gguf"))
+    assert kl_full > 0.01  # the adapter changes the model well above llama.cpp's noise (~0.002)
+    assert kl_half < 0.6 * kl_full  # measured 0.41 of it: more than in proportion
+    # Twice the factors (four times the change) at a quarter strength is the same model.
+    quadruple = write_small_lora(tmp_path / "quadruple.gguf", scale=0.6, layers=4)
+    assert drift(write_at_strength(quadruple, 0.25, tmp_path / "quarter.gguf")) == pytest.approx(kl_full, rel=1e-3)
+
+
+@dataclass
+class Rate:
+    rate: float
+
+
+def measures(full_drift: float, recall_at: dict[float, float]):
+    """Drift of a copy from its strength (a stand-in square law); recall as given per strength."""
+    asked = []
+
+    def drift(path) -> float:
+        strength = float(read_lora_gguf(path).metadata["strength"])
+        return full_drift * strength**2
+
+    def recall(path) -> Rate:
+        strength = float(read_lora_gguf(path).metadata["strength"])
+        asked.append(strength)
+        return Rate(recall_at[strength])
+
+    return drift, recall, asked
+
+
+def test_the_strongest_copy_that_passes_the_gate_is_kept(tmp_path):
+    full = write_small_lora(tmp_path / "full.gguf")
+    drift, recall, asked = measures(0.108, {0.7: 0.9, 0.5: 0.8, 0.35: 0.6})
+    chosen = gentler_adapter(full, tmp_path, base_rate=0.0, limit=0.05, measure_drift=drift, measure_recall=recall)
+    assert chosen.strength == 0.5 and chosen.drift == pytest.approx(0.027)  # 0.7 drifts 0.053
+    assert chosen.recall.rate == 0.8 and asked == [0.5]  # recall is asked only of a copy that passes
+    assert read_lora_gguf(chosen.path).alpha == pytest.approx(read_lora_gguf(full).alpha * 0.5)
+
+
+def test_no_copy_when_the_passing_one_recalls_no_better_than_the_base(tmp_path):
+    full = write_small_lora(tmp_path / "full.gguf")
+    drift, recall, asked = measures(0.108, {0.7: 0.9, 0.5: 0.5, 0.35: 0.9})
+    assert gentler_adapter(full, tmp_path, 0.5, 0.05, drift, recall) is None
+    assert asked == [0.5]  # weaker copies are not tried: they recall less still
+
+
+def test_no_copy_when_even_the_weakest_drifts_too_far(tmp_path):
+    full = write_small_lora(tmp_path / "full.gguf")
+    drift, recall, asked = measures(1.0, dict.fromkeys(STRENGTHS, 1.0))
+    assert gentler_adapter(full, tmp_path, 0.0, 0.05, drift, recall) is None and asked == []
+
+
+def test_the_morning_report_says_the_adapter_runs_weaker_and_why():
+    stored = RunReport(status="succeeded", drift_kl=0.027, drift_limit=0.05, adapter_strength=0.5,
+                       full_strength_drift_kl=0.108).to_dict()
+    line = drift_line(RunReport.from_dict(stored))  # as every reader reads it back
+    assert "KL 0.0270, under the limit 0.0500" in line
+    assert "at 50% strength: at full strength it drifted KL 0.1080" in line
