@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.run_report import StrengthTrial
 from ondevice.training.gguf_lora import write_at_strength
 
 STRENGTHS = (0.7, 0.5, 0.35)  # strongest first: the first that passes keeps the most
@@ -33,15 +34,20 @@ def gentler_adapter(
     limit: float,
     measure_drift: Callable[[Path], float],
     measure_recall: Callable[[Path], object],
+    tried: list[StrengthTrial] | None = None,
 ) -> Gentler | None:
     """The strongest copy in STRENGTHS whose drift is under `limit` and whose recall (`.rate`)
-    still beats the base model's, or None when there is none."""
+    still beats the base model's, or None when there is none. Each copy measured is appended
+    to `tried` (the report shows them)."""
+    tried = [] if tried is None else tried
     for strength in STRENGTHS:
         candidate = write_at_strength(path, strength, Path(work_dir) / f"adapter-{strength:g}.gguf")
         drift = measure_drift(candidate)
+        tried.append(StrengthTrial(strength, drift))
         if drift > limit:
             continue
         recall = measure_recall(candidate)
+        tried[-1].recall = recall.rate
         if recall.rate > base_rate:
             return Gentler(strength, candidate, drift, recall)
         return None  # a weaker copy recalls less still

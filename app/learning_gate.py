@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.adapter_strength import gentler_adapter
 from app.prompt import SYSTEM_PROMPT
+from app.run_report import StrengthTrial
 from ondevice import evaluation
 from ondevice.llama_engine import LlamaEngine
 
@@ -26,6 +27,7 @@ class GateResult:
     yardstick: float | None = None
     strength: float | None = None  # set when a weaker copy was kept
     full_strength_drift: float | None = None
+    tried: list[StrengthTrial] = field(default_factory=list)  # the weaker copies measured
 
 
 def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads, stop: Callable[[], bool],
@@ -53,12 +55,12 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
         return result
     emit({"stage": "evaluate", "step": 3, "total": 5, "message": "a gentler adapter"})  # drift alone failed
     gentler = gentler_adapter(trained_path, work, base.rate, evaluation.drift_limit(yardstick), drift_of,
-                              lambda path: recall_with(model, path, probes, threads, stop))
+                              lambda path: recall_with(model, path, probes, threads, stop), result.tried)
     if gentler is None:
         return result
     promote, reason = evaluation.decide(base.rate, gentler.recall.rate, gentler.drift, yardstick)
     return GateResult(promote, reason, gentler.path, base, gentler.recall, gentler.drift, yardstick,
-                      gentler.strength, drift)
+                      gentler.strength, drift, result.tried)
 
 
 @contextmanager

@@ -352,6 +352,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         return
     base, adapter, drift, yardstick = gate.base, gate.adapter, gate.drift, gate.yardstick
     report.adapter_strength, report.full_strength_drift_kl = gate.strength, gate.full_strength_drift
+    report.strengths_tried = gate.tried
     bare_recalled = adapter.recalled_memories()
     report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
     report.drift_kl, report.yardstick_kl = drift, yardstick

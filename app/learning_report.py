@@ -60,6 +60,10 @@ def drift_line(report: RunReport) -> str | None:
     if report.adapter_strength is not None and report.full_strength_drift_kl is not None:
         line += (f", with the adapter at {report.adapter_strength:.0%} strength: at full strength "
                  f"it drifted KL {report.full_strength_drift_kl:.4f}")
+    elif report.strengths_tried:  # weaker copies were measured and none passed
+        line += ". Weaker copies tried: " + ", ".join(
+            f"{t.strength:.0%} (KL {t.drift:.3f}" + (f", recall {t.recall:.0%})" if t.recall is not None else ")")
+            for t in report.strengths_tried)
     return line + "."
 
 

@@ -95,6 +95,22 @@ class ShapeRecall:
 
 
 @dataclass
+class StrengthTrial:
+    """One weaker copy of a drifting adapter the gate measured (app/adapter_strength.py)."""
+
+    strength: float
+    drift: float
+    recall: float | None = None  # measured only when its drift passed
+
+    @classmethod
+    def from_value(cls, value) -> StrengthTrial | None:
+        if isinstance(value, dict) and _number(value.get("strength")) is not None \
+                and _number(value.get("drift")) is not None:
+            return cls(_number(value["strength"]), _number(value["drift"]), _number(value.get("recall")))
+        return None
+
+
+@dataclass
 class RunReport:
     """One learning run, as the user and the tests see it.
 
@@ -134,6 +150,7 @@ class RunReport:
     # (app/adapter_strength.py): its share of the trained change, and the full one's drift.
     adapter_strength: float | None = None
     full_strength_drift_kl: float | None = None
+    strengths_tried: list[StrengthTrial] = field(default_factory=list)
     wall_seconds: float | None = None
     training_seconds: float | None = None
     budget_minutes: float | None = None  # the night's training time it was allowed
@@ -190,7 +207,7 @@ class RunReport:
         kept = {}
         for spec in fields(cls):
             value = data.get(spec.name)
-            if spec.name in ("recall", "memory_results", "recall_by_shape", "probe_answers"):
+            if spec.name in ("recall", "memory_results", "recall_by_shape", "probe_answers", "strengths_tried"):
                 continue
             if spec.type in ("float | None",):
                 value = _number(value)
@@ -217,6 +234,7 @@ class RunReport:
             report.memory_results = [MemoryResult(i, IN_WEIGHTS) for i in data["learned_memories"]
                                      if isinstance(i, int)]
         report.recall_by_shape = [s for s in map(ShapeRecall.from_value, data.get("recall_by_shape") or []) if s]
+        report.strengths_tried = [t for t in map(StrengthTrial.from_value, data.get("strengths_tried") or []) if t]
         train = data.get("train")
         if isinstance(train, dict) and not report.trainer_metrics:  # the older layout
             report.trainer_metrics = train

@@ -80,8 +80,15 @@ def test_the_strongest_copy_that_passes_the_gate_is_kept(tmp_path):
 def test_no_copy_when_the_passing_one_recalls_no_better_than_the_base(tmp_path):
     full = write_small_lora(tmp_path / "full.gguf")
     drift, recall, asked = measures(0.108, {0.7: 0.9, 0.5: 0.5, 0.35: 0.9})
-    assert gentler_adapter(full, tmp_path, 0.5, 0.05, drift, recall) is None
+    tried = []
+    assert gentler_adapter(full, tmp_path, 0.5, 0.05, drift, recall, tried) is None
     assert asked == [0.5]  # weaker copies are not tried: they recall less still
+    assert [(t.strength, t.recall) for t in tried] == [(0.7, None), (0.5, 0.5)]
+
+    # The report says what was tried, read back as every reader reads it.
+    stored = RunReport(status="rejected", drift_kl=0.108, drift_limit=0.05, strengths_tried=tried).to_dict()
+    line = drift_line(RunReport.from_dict(stored))
+    assert "Weaker copies tried: 70% (KL 0.053), 50% (KL 0.027, recall 50%)." in line
 
 
 def test_no_copy_when_even_the_weakest_drifts_too_far(tmp_path):
