@@ -114,6 +114,8 @@ def download_gguf(repo: str, filename: str, dest: Path, *, sha256: str | None = 
     from huggingface_hub.file_download import http_get
 
     expected = check_request(repo, filename, sha256)
+    # Read now, not when huggingface_hub was imported (the app imports it early, off the UI thread).
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     target = dest / filename
     try:
         meta = get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-SIZE = (1180, 780)
+SIZE = (1180, 880)  # the Learning view whole, tables too, on a 1400x900 Xvfb screen
 VIEWS = ("welcome", "chat", "memories", "learning", "models")
 # Memories taught on the first night; one more is said before each later night, as a user would.
 FIRST_NIGHT = ["I prefer short answers.", "My name is Ada and I work as a data engineer.",

@@ -10,6 +10,7 @@ from app.store import delete_all_data
 from ui.icon import app_icon
 from ui.import_chats import ChatImport
 from ui.views.chat_view import ChatView
+from ui.warmup import warm_imports
 from ui.views.learning_view import LearningView
 from ui.views.memories_view import MemoriesView
 from ui.views.models_view import ModelsView
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         # Before the window is on screen: importing llama.cpp on the model's thread held the
         # GIL long enough to freeze the visible window (up to a second on a busy machine).
         app.import_engine_runtime()
+        self.warmup = warm_imports()  # a first code block or download never waits on imports
         self.queue = ModelQueue(app, max_tokens, self)
         self.chat_view = ChatView(app, self.queue)
         self.memories_view = MemoriesView(app)
