@@ -10,11 +10,11 @@ from app.store import delete_all_data
 from ui.icon import app_icon
 from ui.import_chats import ChatImport
 from ui.views.chat_view import ChatView
-from ui.warmup import warm_imports
 from ui.views.learning_view import LearningView
 from ui.views.memories_view import MemoriesView
 from ui.views.models_view import ModelsView
 from ui.views.settings_dialog import SettingsDialog
+from ui.warmup import warm_imports
 from ui.workers import ModelQueue
 
 

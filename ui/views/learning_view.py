@@ -61,6 +61,7 @@ class LearningView(QWidget):
         self._running = False
         self._loaded: dict | None = None  # the engine's `loaded` info; None while (re)loading
         self._announced: str | None = None  # the new adapter the user was told about
+        self._reports: list[RunReport] = []  # as the last refresh read them
         # Scrolls rather than squeezes: a long morning report never hides the tables below it.
         content = QWidget()
         content.setObjectName("learningContent")
@@ -205,7 +206,7 @@ class LearningView(QWidget):
     def refresh(self) -> None:
         """Re-read runs, adapters and progress (also called by the poll timer and whenever
         memories change, since that can taint the loaded adapter)."""
-        reports = run_reports(self.app)
+        reports = self._reports = run_reports(self.app)
         self._show_runs(reports)
         self._show_adapters(adapters(self.app))
         self.report.show_reports(reports, (self._loaded or {}).get("adapter"))
@@ -301,7 +302,7 @@ class LearningView(QWidget):
         self._loaded = info
         self._check_loaded_adapter()
         if info is not None:  # the report says whether chat uses the newest adapter already
-            self.report.show_reports(run_reports(self.app), info.get("adapter"))
+            self.report.show_reports(self._reports, info.get("adapter"))  # no second read
 
     def _check_loaded_adapter(self) -> None:
         if self._loaded is None:
