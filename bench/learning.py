@@ -50,6 +50,51 @@ def _answers(engine, questions: list[str], system_for) -> list[str]:
     return replies
 
 
+def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], quick: bool = False) -> dict[str, list[str]]:
+    """Every dev question of `memories`, asked of the base model and of base + `adapter`, bare
+    and with the prompt chat sends (which leaves out the memories in `learned`)."""
+    from app.chat import ChatSettings
+    from app.memory_context import memories_for_prompt
+    from app.prompt import SYSTEM_PROMPT, system_message
+    from ondevice.llama_engine import LlamaEngine
+
+    questions = [q.question for m in memories for q in m.questions]
+    budget = ChatSettings().memory_budget
+    model, threads = app.model(), app.settings.get("threads")
+
+    def chat_prompt(engine, skip):
+        def system_for(question):
+            count = lambda text: engine.count_tokens([{"role": "user", "content": text}])  # noqa: E731
+            shown = memories_for_prompt(app.store, question, count, budget, skip=skip)
+            return system_message([text for _, text in shown])["content"]
+        return system_for
+
+    conditions = {}
+    for label, path in [("base", None)] + ([("adapter", adapter)] if adapter else []):
+        engine = LlamaEngine(model, adapter_path=path, adapter_version=label if path else None, n_threads=threads)
+        engine.load()
+        try:
+            if path or not quick:
+                conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
+            conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, learned if path else set()))
+        finally:
+            engine.close()
+    return conditions
+
+
+def _regroup(memories, flat: list[str]) -> list[list[str]]:
+    """Answers in question order, grouped per memory."""
+    out, i = [], 0
+    for m in memories:
+        out.append(flat[i:i + len(m.questions)])
+        i += len(m.questions)
+    return out
+
+
+def score_conditions(memories, conditions: dict[str, list[str]]) -> dict:
+    return {k: devset.score(memories, _regroup(memories, v)) for k, v in conditions.items()}
+
+
 def _kept_trainer(name: str, keep: Path):
     """The named trainer, copying its adapter out before the job cleans its work folder."""
     from ondevice.training.select import trainer_class
@@ -70,12 +115,8 @@ def _kept_trainer(name: str, keep: Path):
 def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None, quick: bool = False,
             model: str | None = None, chat_template: str | None = None, tuning: dict | None = None) -> dict:
     """Run the job on the first n dev memories, then ask the dev questions (called in a child)."""
-    from app.chat import ChatSettings
     from app.context import Nocturne
     from app.learning_job import JobOptions, run_learning_job
-    from app.memory_context import memories_for_prompt
-    from app.prompt import SYSTEM_PROMPT, system_message
-    from ondevice.llama_engine import LlamaEngine
     from tests.learning_helpers import add_memories
 
     memories = devset.first(n)
@@ -107,48 +148,19 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
         learned = set(report.learned_memories) if report.status == "succeeded" else set()
-        questions = [q.question for m in memories for q in m.questions]
-        budget = ChatSettings().memory_budget
-        model, threads = app.model(), app.settings.get("threads")
-
-        def chat_prompt(engine, skip):
-            def system_for(question):
-                count = lambda text: engine.count_tokens([{"role": "user", "content": text}])  # noqa: E731
-                shown = memories_for_prompt(app.store, question, count, budget, skip=skip)
-                return system_message([text for _, text in shown])["content"]
-            return system_for
-
-        conditions = {}
-        engines = [("base", None)] + ([("adapter", kept)] if kept.exists() else [])
-        for label, adapter in engines:
-            engine = LlamaEngine(model, adapter_path=adapter, adapter_version=label if adapter else None,
-                                 n_threads=threads)
-            engine.load()
-            try:
-                if adapter or not quick:
-                    conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
-                skip = learned if adapter else set()
-                conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, skip))
-            finally:
-                engine.close()
+        conditions = ask_dev_questions(app, memories, kept if kept.exists() else None, learned, quick)
     finally:
         app.close()
 
-    def regroup(flat):
-        out, i = [], 0
-        for m in memories:
-            out.append(flat[i:i + len(m.questions)])
-            i += len(m.questions)
-        return out
-
-    scores = {k: devset.score(memories, regroup(v)) for k, v in conditions.items()}
+    scores = score_conditions(memories, conditions)
     # Dev questions the generator happened to train word for word ("What am I allergic to?" is
     # simply the natural question): scored apart too, so transfer is measured on unseen wording.
     trained_questions = set(q.lower() for q in json.loads(kept.with_suffix(".questions.json").read_text()))
     unseen = [[q.question.lower() not in trained_questions for q in m.questions] for m in memories]
     for k, v in list(conditions.items()):
         if k.startswith("adapter"):
-            scores[k + "_unseen"] = devset.score_subset(memories, regroup(v), unseen)
+            scores[k + "_unseen"] = devset.score_subset(memories, _regroup(memories, v), unseen)
+    questions = [q.question for m in memories for q in m.questions]
     return {
         "trainer": trainer, "memories": n, "status": report.status, "reason": report.reason,
         "recall": {k: s.rate for k, s in scores.items()},

@@ -125,6 +125,32 @@ def write_at_strength(path: Path, strength: float, out: Path) -> Path:
     return write_lora_gguf(out, lora.arch, lora.alpha * strength, lora.pairs, metadata)
 
 
+def combine_adapters(paths: list[Path], out: Path, metadata: dict[str, str] | None = None) -> Path:
+    """One adapter whose change is the sum of the adapters' changes, exactly: the factors are
+    stacked along the rank (A on rows, B on columns), so llama.cpp loads adapter shards trained on
+    disjoint memories as one file.
+
+    llama.cpp scales each tensor by alpha / rank with the rank read from that tensor, so each
+    shard's own alpha / r is folded into its B columns against the combined file's alpha.
+    """
+    loras = [read_lora_gguf(path) for path in paths]
+    if not loras:
+        raise ValueError("nothing to combine")
+    arches = {lora.arch for lora in loras}
+    if len(arches) != 1:
+        raise AdapterError(f"the adapters are for different architectures: {', '.join(sorted(arches))}")
+    alpha = float(sum(lora.rank for lora in loras))
+    pairs = {}
+    for name in sorted({name for lora in loras for name in lora.pairs}):
+        holders = [lora for lora in loras if name in lora.pairs]
+        rank = sum(lora.pairs[name][0].shape[0] for lora in holders)
+        a = np.vstack([lora.pairs[name][0] for lora in holders])
+        b = np.hstack([lora.pairs[name][1] * (lora.alpha / lora.pairs[name][0].shape[0]) * (rank / alpha)
+                       for lora in holders])
+        pairs[name] = (a, b)
+    return write_lora_gguf(out, arches.pop(), alpha, pairs, metadata)
+
+
 def check_against_base(adapter: LoraTensors, base_path: Path) -> None:
     """Raise AdapterError listing every tensor whose name or shape does not fit the base GGUF."""
     from ondevice.gguf_header import HeaderError, read_header
