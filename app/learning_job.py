@@ -26,7 +26,7 @@ from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
-from ondevice.architectures import LearnCheck, can_learn
+from ondevice.architectures import LearnCheck, can_learn, family_defaults
 from ondevice.models import ModelFileError
 from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
@@ -334,7 +334,8 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
                             "review them with `nocturne memories`.")
 
     budget = max_minutes or (app.settings.get("learning_minutes") if options.args is None else None)
-    args = planned_args(trainer_cls.default_args, options, len(dataset.examples), budget, threads)
+    defaults = family_defaults(trainer_cls.default_args, model.path)
+    args = planned_args(defaults, options, len(dataset.examples), budget, threads)
     report.budget_minutes = args.max_minutes
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})

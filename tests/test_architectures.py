@@ -128,3 +128,16 @@ def test_mlx_is_refused_per_model_for_what_its_converter_lacks(tmp_path, model_p
     yarn = dataclasses.replace(read_header(plain), metadata={
         **read_header(plain).metadata, "llama.rope.scaling.type": "yarn"})
     assert "yarn RoPE scaling" in ARCHITECTURES["llama"].blocker(MLX, yarn)
+
+
+def test_gemma3_trains_at_its_own_lora_alpha_and_llama_at_the_trainers(tmp_path, model_path):
+    from ondevice.architectures import family_defaults
+    from ondevice.training.llamacpp_trainer import LlamaCppTrainer
+
+    defaults = LlamaCppTrainer.default_args
+    gemma = write_tiny_model(tmp_path / "gemma.gguf", "gemma3", model_path, chat_template=None)
+    tuned = family_defaults(defaults, gemma)
+    assert tuned.alpha == ARCHITECTURES["gemma3"].lora_alpha < defaults.alpha
+    assert dataclasses.replace(tuned, alpha=defaults.alpha) == defaults  # nothing else changes
+    assert family_defaults(defaults, model_path) == defaults  # llama keeps the trainer's
+    assert family_defaults(defaults, tmp_path / "missing.gguf") == defaults
