@@ -42,8 +42,8 @@ def _home(prefix: str, cache: Path) -> Path:
     return home
 
 
-def learn_shard(trainer: str, texts: list[str], cache: Path) -> dict:
-    """The real job on one shard's memories, in its own data folder."""
+def learn_shard(trainer: str, texts: list[str], cache: Path, seed: int = 0) -> dict:
+    """The real job on one shard's memories, in its own data folder; `seed` starts its LoRA."""
     from app.context import Nocturne
     from app.learning_job import JobOptions, run_learning_job
     from ondevice.adapters import version_dir
@@ -55,7 +55,8 @@ def learn_shard(trainer: str, texts: list[str], cache: Path) -> dict:
     try:
         add_memories(app, texts)
         started = time.monotonic()
-        report = run_learning_job(app, trainer=trainer, options=JobOptions(trainer_cls=_kept_trainer(trainer, kept)))
+        report = run_learning_job(app, trainer=trainer, options=JobOptions(trainer_cls=_kept_trainer(trainer, kept),
+                                                                           tuning={"seed": seed}))
         by_id = {row["id"]: row["text"] for row in app.store.query("SELECT id, text FROM memories")}
     finally:
         app.close()
@@ -69,6 +70,28 @@ def learn_shard(trainer: str, texts: list[str], cache: Path) -> dict:
         "tokens": report.tokens, "iterations": report.args.get("iterations"),
         "train_s": report.training_seconds, "wall_s": time.monotonic() - started,
     }
+
+
+def overlap(adapters: list[Path]) -> dict:
+    """How much the shards' changes share: the mean pairwise cosine of their weight changes, and
+    of their LoRA input subspaces (1: the same rows of A; about rank/width for random ones)."""
+    import itertools
+
+    import numpy as np
+
+    from ondevice.training.gguf_lora import read_lora_gguf
+
+    loras = [read_lora_gguf(path) for path in adapters]
+    names = sorted(set.intersection(*(set(lora.pairs) for lora in loras)))
+    cosines, subspaces = [], []
+    for name in names:
+        deltas = [lora.delta(name).ravel() for lora in loras]
+        bases = [np.linalg.qr(lora.pairs[name][0].T)[0] for lora in loras]
+        for i, j in itertools.combinations(range(len(loras)), 2):
+            cosines.append(deltas[i] @ deltas[j] / (np.linalg.norm(deltas[i]) * np.linalg.norm(deltas[j])))
+            subspaces.append(np.linalg.norm(bases[i].T @ bases[j]) ** 2 / bases[i].shape[1])
+    return {"delta_cosine": float(np.mean(cosines)) if cosines else None,
+            "input_subspace_overlap": float(np.mean(subspaces)) if subspaces else None}
 
 
 def combination(adapters: list[Path], out: Path, model, cache: Path, threads) -> dict:
@@ -90,7 +113,7 @@ def combination(adapters: list[Path], out: Path, model, cache: Path, threads) ->
         if chosen_drift <= limit:
             break
     return {"drift_kl": drift, "drift_limit": limit, "strength": strength, "chosen_drift_kl": chosen_drift,
-            "path": str(chosen)}
+            "path": str(chosen), **overlap(adapters)}
 
 
 def main() -> int:
@@ -99,6 +122,8 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4, help="disjoint shards to deal them into")
     parser.add_argument("--trainer", default="llamacpp", choices=["mlx", "llamacpp"])
     parser.add_argument("--out", help="also write every number and answer to this JSON file")
+    parser.add_argument("--distinct-seeds", action="store_true",
+                        help="start each shard's LoRA from its own random A (default: the job's seed for all)")
     args = parser.parse_args()
     if not 1 <= args.shards <= args.memories <= len(devset.load()):
         parser.error("need 1 <= --shards <= --memories <= the development set's size")
@@ -112,7 +137,7 @@ def main() -> int:
     shards = []
     for i, group in enumerate(groups, 1):
         print(f"shard {i}/{args.shards}: the job on {len(group)} memories ...", file=sys.stderr, flush=True)
-        shards.append(learn_shard(args.trainer, [m.text for m in group], cache))
+        shards.append(learn_shard(args.trainer, [m.text for m in group], cache, seed=i if args.distinct_seeds else 0))
         print(json.dumps(shards[-1]), file=sys.stderr, flush=True)
     adapters = [Path(s["adapter"]) for s in shards if s["adapter"]]
 
@@ -142,7 +167,8 @@ def main() -> int:
 
 
 def print_result(result: dict, args) -> None:
-    print(f"\n{args.trainer} trainer, bundled model, {args.memories} dev memories in {args.shards} shards\n")
+    seeds = ", each shard's LoRA from its own seed" if args.distinct_seeds else ", every shard's LoRA from the same seed"
+    print(f"\n{args.trainer} trainer, bundled model, {args.memories} dev memories in {args.shards} shards{seeds}\n")
     print("shard  memories  status      strength  drift KL  tokens  steps  training")
     for i, s in enumerate(result["shards"], 1):
         drift = "-" if s["drift_kl"] is None else f"{s['drift_kl']:.3f}"
@@ -158,6 +184,9 @@ def print_result(result: dict, args) -> None:
         print(f"combination of {sum(1 for s in result['shards'] if s['adapter'])} promoted shards: drift KL "
               f"{combo['drift_kl']:.3f} (limit {combo['drift_limit']:.3f}); shipped at {combo['strength']:.0%} "
               f"strength, drift {combo['chosen_drift_kl']:.3f}")
+        if combo.get("delta_cosine") is not None:
+            print(f"the shards' weight changes: mean pairwise cosine {combo['delta_cosine']:.2f}; their LoRA "
+                  f"input subspaces overlap {combo['input_subspace_overlap']:.2f} (1 = the same)")
     recall = result["recall"]
     for key, label in [("adapter_bare", "dev recall: combination, bare"),
                        ("adapter_in_chat", "dev recall: combination, in chat"),
