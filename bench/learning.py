@@ -140,9 +140,10 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         if "targets" in tuning:  # a list after JSON
             tuning["targets"] = tuple(tuning["targets"])
         if "rank" in tuning:  # the same scale (alpha / rank) at every rank, so only capacity changes
+            from ondevice.architectures import family_defaults
             from ondevice.training.select import trainer_class
 
-            defaults = trainer_class(trainer).default_args
+            defaults = family_defaults(trainer_class(trainer).default_args, app.model().path)
             tuning["alpha"] = defaults.alpha / defaults.rank * tuning["rank"]
         options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), tuning=tuning, **limits)
         report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
