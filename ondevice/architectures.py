@@ -156,6 +156,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     )
 }
 
+
 def family_defaults(args, model_path: Path):
     """A trainer's default hyper-parameters (a TrainArgs) with the model family's own LoRA alpha,
     when its entry has one; read from the GGUF header (milliseconds)."""
