@@ -96,22 +96,31 @@ def overlap(adapters: list[Path]) -> dict:
 
 def combination(adapters: list[Path], out: Path, model, cache: Path, threads) -> dict:
     """Combine the shard adapters; its drift, and the strongest copy that the gate's limit admits."""
-    from app.adapter_strength import STRENGTHS
+    from types import SimpleNamespace
+
+    from app.adapter_strength import gentler_adapter
     from ondevice import evaluation
-    from ondevice.training.gguf_lora import combine_adapters, write_at_strength
+    from ondevice.training.gguf_lora import combine_adapters
 
     combined = combine_adapters(adapters, out)
     texts = evaluation.drift_texts()
-    drift = evaluation.mean_kl(model.path, texts, adapter_path=combined, n_threads=threads)
+
+    def drift_of(path: Path) -> float:
+        return evaluation.mean_kl(model.path, texts, adapter_path=path, n_threads=threads)
+
+    drift = drift_of(combined)
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads)
     limit = evaluation.drift_limit(yardstick)
     chosen, strength, chosen_drift = combined, 1.0, drift
-    for step in (s for s in STRENGTHS if drift > limit):
-        candidate = write_at_strength(combined, step, out.with_name(f"combined-{step:g}.gguf"))
-        chosen, strength = candidate, step
-        chosen_drift = evaluation.mean_kl(model.path, texts, adapter_path=candidate, n_threads=threads)
-        if chosen_drift <= limit:
-            break
+    if drift > limit:  # the job's own gentler copies; recall is the dev questions', asked after
+        tried = []
+        gentler = gentler_adapter(combined, out.parent, -1.0, limit, drift_of, lambda path: SimpleNamespace(rate=0.0),
+                                  tried)
+        if gentler is not None:
+            chosen, strength, chosen_drift = gentler.path, gentler.strength, gentler.drift
+        else:  # none passes: the weakest copy, shown with its drift over the limit
+            strength, chosen_drift = tried[-1].strength, tried[-1].drift
+            chosen = out.parent / f"adapter-{strength:g}.gguf"
     return {"drift_kl": drift, "drift_limit": limit, "strength": strength, "chosen_drift_kl": chosen_drift,
             "path": str(chosen), **overlap(adapters)}
 
