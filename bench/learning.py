@@ -153,31 +153,56 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
     finally:
         app.close()
 
-    scores = score_conditions(memories, conditions)
-    # Dev questions the generator happened to train word for word ("What am I allergic to?" is
-    # simply the natural question): scored apart too, so transfer is measured on unseen wording.
-    trained_questions = set(q.lower() for q in json.loads(kept.with_suffix(".questions.json").read_text()))
-    unseen = [[q.question.lower() not in trained_questions for q in m.questions] for m in memories]
-    for k, v in list(conditions.items()):
-        if k.startswith("adapter"):
-            scores[k + "_unseen"] = devset.score_subset(memories, _regroup(memories, v), unseen)
-    questions = [q.question for m in memories for q in m.questions]
+    trained_questions = json.loads(kept.with_suffix(".questions.json").read_text())
     return {
         "trainer": trainer, "memories": n, "status": report.status, "reason": report.reason,
-        "recall": {k: s.rate for k, s in scores.items()},
-        "memories_recalled": {k: s.memories_recalled for k, s in scores.items()},
-        "by_shape": {k: s.by_shape for k, s in scores.items()},
+        **scored(memories, conditions, trained_questions),
         "job_probe_recall": report.recall.adapter if report.recall else None,
         "job_probes": report.recall.probes if report.recall else None,
-        "dev_questions_trained_verbatim": sum(not u for row in unseen for u in row),
+        "dev_questions_trained_verbatim": len({q.question.lower() for m in memories for q in m.questions}
+                                              & {q.lower() for q in trained_questions}),
         "learned_in_chat": len(learned), "memories_trained": report.memories_trained,
         "examples": report.examples, "tokens": report.tokens,
         "drift_kl": report.drift_kl, "drift_limit": report.drift_limit, "wall_s": wall,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
         "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
         "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "answers": {k: dict(zip(questions, v)) for k, v in conditions.items()},
+        **saved_answers(memories, conditions, trained_questions),
     }
+
+
+def saved_answers(memories, conditions: dict[str, list[str]], trained_questions: list[str]) -> dict:
+    """What --out keeps of a run's answers, enough for --rescore to score it again."""
+    questions = [q.question for m in memories for q in m.questions]
+    return {"answers": {k: dict(zip(questions, v)) for k, v in conditions.items()},
+            "trained_questions": trained_questions}
+
+
+def scored(memories, conditions: dict[str, list[str]], trained_questions: list[str] | None) -> dict:
+    """Recall per condition, per memory and per shape, as run_one reports it."""
+    scores = score_conditions(memories, conditions)
+    # Dev questions the generator happened to train word for word ("What am I allergic to?" is
+    # simply the natural question): scored apart too, so transfer is measured on unseen wording.
+    if trained_questions is not None:
+        trained = {q.lower() for q in trained_questions}
+        unseen = [[q.question.lower() not in trained for q in m.questions] for m in memories]
+        for k, v in list(conditions.items()):
+            if k.startswith("adapter"):
+                scores[k + "_unseen"] = devset.score_subset(memories, _regroup(memories, v), unseen)
+    return {"recall": {k: s.rate for k, s in scores.items()},
+            "memories_recalled": {k: s.memories_recalled for k, s in scores.items()},
+            "by_shape": {k: s.by_shape for k, s in scores.items()}}
+
+
+def rescored(result: dict) -> dict:
+    """A saved run (--out) scored again with today's keywords, from the answers it kept; runs
+    saved before the trained questions were kept lose the never-trained rows."""
+    if "answers" not in result:
+        return result
+    memories = devset.first(result["memories"])
+    questions = [q.question for m in memories for q in m.questions]
+    conditions = {k: [answers[q] for q in questions] for k, answers in result["answers"].items()}
+    return {**result, **scored(memories, conditions, result.get("trained_questions"))}
 
 
 def _pct(value) -> str:
@@ -233,6 +258,8 @@ def main() -> int:
     parser.add_argument("--layers", type=int, help="train the last N layers (default: the trainer's)")
     parser.add_argument("--targets", nargs="+", help="tensor kinds to adapt, e.g. attn_q attn_k attn_v attn_output")
     parser.add_argument("--epochs", type=float, help="passes over the training set (default: the job's)")
+    parser.add_argument("--rescore", nargs="+", metavar="JSON",
+                        help="print saved runs (--out files) again, scored with today's keywords; runs nothing")
     parser.add_argument("--tuning", help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
@@ -240,6 +267,9 @@ def main() -> int:
     if args.one:
         print(json.dumps(run_one(args.trainer, args.one, Path(args.cache), args.max_minutes, args.quick,
                                  args.model, args.chat_template, json.loads(args.tuning or "{}"))))
+        return 0
+    if args.rescore:
+        print_table([rescored(r) for path in args.rescore for r in json.loads(Path(path).read_text(encoding="utf-8"))])
         return 0
     tuning = {key: value for key, value in (("rank", args.rank), ("num_layers", args.layers), ("epochs", args.epochs),
                                             ("targets", tuple(args.targets) if args.targets else None)) if value}

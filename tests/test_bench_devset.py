@@ -42,6 +42,16 @@ def test_keywords_match_at_word_starts_and_all_groups_are_needed():
     assert birthday.answered_by("On the 14th of March") and not birthday.answered_by("In March")
 
 
+@pytest.mark.parametrize("keyword, answer, ok", [
+    ("Liv", "You live in Tromsø.", False), ("Liv", "Your cousin is Liv.", True),
+    ("O", "You were born in Oslo.", False), ("O", "Your blood type is O positive.", True),
+    ("2", "You moved in 2010.", False), ("2", "On the 2nd of August.", True),
+    ("war", "You like warm weather.", False), ("war", "She reported from wars.", True),
+    ("biolog", "You are a biologist.", True)])
+def test_numbers_and_short_words_match_whole_words_only(keyword, answer, ok):
+    assert devset.DevQuestion("?", ((keyword,),)).answered_by(answer) is ok
+
+
 def test_a_malformed_line_names_its_line(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("@ name | My cat is called Miso\n? What is my cat called?\n", encoding="utf-8")
@@ -61,3 +71,18 @@ def test_score_subset_leaves_out_the_questions_not_kept():
     memories = devset.first(1)
     score = devset.score_subset(memories, [["Lumi", "no idea", "Lumi"]], [[True, True, False]])
     assert (score.hits, score.total) == (1, 2)
+
+
+def test_a_saved_run_is_scored_again_with_todays_keywords():
+    from bench.learning import rescored, saved_answers, scored
+
+    memories = devset.first(13)
+    answers = [m.text for m in memories for _ in m.questions]  # each memory restated, three times
+    conditions = {"adapter_bare": answers, "base_bare": ["Hmm."] * len(answers)}
+    trained = [memories[0].questions[0].question]
+    run = {"memories": 13, **saved_answers(memories, conditions, trained)}
+    again = rescored(run)
+    assert again["recall"] == scored(memories, conditions, trained)["recall"]
+    assert again["recall"]["base_bare"] == 0 and again["recall"]["adapter_bare"] > 0.9
+    assert "adapter_bare_unseen" in again["recall"]
+    assert "adapter_bare_unseen" not in rescored({**run, "trained_questions": None})["recall"]
