@@ -20,13 +20,44 @@ STOPWORDS = frozenset(
 )
 
 
+# Words a question is made of that say nothing about which memory it is about, and what is left
+# of a contraction ("what's" -> "s", "don't" -> "don"): in a query they match almost everything.
+QUESTION_NOISE = frozenset(
+    "s t d m re ve ll don doesn didn isn aren wasn weren won couldn shouldn wouldn haven hasn "
+    "would should could shall may might must they them their there here if any anything some "
+    "someone something about into up out off got get give go most much many kind sort our we "
+    "us she he her his him its am also just now then than too very really ever".split()
+)
+# People name one thing many ways; a question in one word should find a memory in another.
+# General relations, not the development set's sentences (bench/data/devset.txt is held out).
+RELATED_WORDS = [
+    {"mother", "mum", "mom", "mama", "mummy"}, {"father", "dad", "papa", "daddy"},
+    {"grandmother", "grandma", "granny", "nan"}, {"grandfather", "grandpa", "granddad"},
+    {"daughter", "girl"}, {"son", "boy"}, {"children", "child", "kid", "kids", "daughter", "son"},
+    {"partner", "husband", "wife", "spouse", "boyfriend", "girlfriend", "married", "wedding"},
+    {"brother", "sister", "sibling", "siblings"}, {"parents", "mother", "father"},
+    {"job", "work", "works", "profession", "career", "occupation", "living"},
+    {"home", "live", "lives", "hometown", "grew"}, {"born", "birth", "birthday"},
+    {"cat", "kitty", "kitten"}, {"dog", "puppy"}, {"tall", "height"}, {"weigh", "weight"},
+    {"doctor", "medicine", "drug", "allergic", "allergy", "allergies"},
+    {"car", "drive", "drives"}, {"television", "tv"}, {"boss", "manager"},
+    {"colleague", "colleagues", "coworker"}, {"neighbour", "neighbor", "door"},
+    {"food", "eat", "dish", "meal"}, {"music", "band", "composer", "song"},
+    {"author", "writer", "novels", "books"}, {"film", "films", "movie", "movies"},
+]
+_RELATED = {word: group for group in RELATED_WORDS for word in group}
+
+
 def fts_query(text: str) -> str | None:
-    """An FTS5 OR query of the message's meaningful words, each quoted (never FTS syntax)."""
-    words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS]
+    """An FTS5 OR query of the message's meaningful words and their related words, each quoted
+    (never FTS syntax)."""
+    words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in STOPWORDS and w not in QUESTION_NOISE]
     if not words:
         return None
     # The first words are enough to rank memories; a pasted page would make a huge query.
-    return " OR ".join('"' + w + '"' for w in list(dict.fromkeys(words))[:MAX_QUERY_WORDS])
+    words = list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+    related = [r for w in words for r in sorted(_RELATED.get(w, ())) if r not in words]
+    return " OR ".join('"' + w + '"' for w in list(dict.fromkeys(words + related)))
 
 
 def memories_for_prompt(store, text: str, count_tokens: Callable[[str], int], budget: int,

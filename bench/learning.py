@@ -165,6 +165,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "examples": report.examples, "tokens": report.tokens,
         "drift_kl": report.drift_kl, "drift_limit": report.drift_limit, "wall_s": wall,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
+        "steps": report.trainer_metrics.get("steps"),  # fewer than planned when the budget ran out
         "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
         "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **saved_answers(memories, conditions, trained_questions),
@@ -228,7 +229,7 @@ def print_table(results: list[dict]) -> None:
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
     row("training tokens", lambda r: r.get("tokens", "-"))
-    row("iterations", lambda r: r.get("iterations", "-"))
+    row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
         f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
     row("wall time (job)", lambda r: "-" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min")

@@ -174,6 +174,19 @@ def test_for_prompt_ranks_relevant_first_within_budget_and_skips_recalled(app, m
     assert cat not in {m for m, _ in memories.for_prompt("What is my cat called?", words, 100)}
 
 
+@pytest.mark.parametrize("question, memory", [
+    ("What's my mum's name?", "My mother is called Ingrid"),  # a related word, and no "'s" noise
+    ("What did we name our little girl?", "Our daughter is Emma"),
+    ("What do I do for a living?", "I work as a carpenter"),
+    ("Where's home?", "I live in Porto"),
+])
+def test_a_question_in_other_words_finds_its_memory_first(memories, question, memory):
+    for other in ("My brother's car is blue", "My sister's dog is old", "I don't like rain",
+                  "My friend's name is Ali", "We got a new sofa", memory):  # the memory added last
+        memories.add(other)
+    assert memories.for_prompt(question, words, budget=100)[0][1] == memory
+
+
 def test_the_bundled_model_answers_from_a_memory_in_context(app, memories):
     memories.add("My cat is called Miso")
     chat = app.chat()
