@@ -182,7 +182,7 @@ def test_for_prompt_ranks_relevant_first_within_budget_and_skips_recalled(app, m
 ])
 def test_a_question_in_other_words_finds_its_memory_first(memories, question, memory):
     for other in ("My brother's car is blue", "My sister's dog is old", "I don't like rain",
-                  "My friend's name is Ali", "We got a new sofa", memory):  # the memory added last
+                  "My friend's name is Ali", "We got a new sofa", "My son is Leo", memory):  # the memory last
         memories.add(other)
     assert memories.for_prompt(question, words, budget=100)[0][1] == memory
 
