@@ -52,13 +52,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memories", type=int, nargs="+", default=[20, 100, 208])
     args = parser.parse_args()
-    from llama_cpp import Llama
-
     from app.context import Nocturne
+    from app.learning_job import _token_counter
 
-    model = Nocturne(Path(tempfile.mkdtemp(prefix="nocturne-retrieval-"))).model()
-    vocab = Llama(model_path=str(model.path), vocab_only=True, verbose=False)
-    count = lambda text: len(vocab.tokenize(text.encode("utf-8")))  # noqa: E731
+    app = Nocturne(Path(tempfile.mkdtemp(prefix="nocturne-retrieval-")))
+    try:
+        count = _token_counter(app.model().path)  # the job's own counter: the base model's vocab
+    finally:
+        app.close()
     for n in args.memories:
         rates = hit_rates(n, count)
         print(f"N={n}: the question's memory in chat's prompt: " + ", ".join(
