@@ -35,7 +35,7 @@ def learned_in_chat(
         engine: the base model with the candidate adapter, loaded.
         store: the app's Store (approved memories, for the prompts).
         probes: the held-out probes.
-        recalled: memories recalled on all probes with the bare prompt.
+        recalled: memories learned from the weights (learned_from_weights).
         should_stop: checked between probes.
 
     Returns:
@@ -54,12 +54,29 @@ def learned_in_chat(
                 continue
             shown = memories_for_prompt(store, probe.question, count_tokens, budget, skip=learned)
             system = system_message([text for _, text in shown])["content"]
-            if not evaluation.recall(engine, [probe], system, should_stop).hits:
+            if not evaluation.recall(engine, [probe], system, should_stop).answers[0]["hit"]:
                 failed.add(probe.memory_id)
         if not failed:
             break
         learned -= failed
     return learned
+
+
+def learned_from_weights(adapter: evaluation.RecallResult, base: evaluation.RecallResult) -> set[int]:
+    """Memories the adapter answers from its weights that the base model did not already answer.
+
+    Every probe of the memory passes, and at least one probe asking for a fact passes that the base
+    model failed: a guess the base model makes too ("Do I eat meat?" "No.") is no evidence.
+
+    Args:
+        adapter: the adapter's answers to the probes, bare.
+        base: the base model's answers to the same probes, bare (in the same order).
+    """
+    shown: set[int] = set()
+    for mine, theirs in zip(adapter.answers, base.answers):
+        if mine["hit"] and not theirs["hit"] and evaluation.asks_for_a_fact(mine["expected"]):
+            shown.add(mine["memory_id"])
+    return adapter.recalled_memories() & shown
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,7 @@ class RecallSummary:
     """Recall per memory, over every memory of the run: one never probed counts as a failure."""
 
     memories: list[MemoryRecall]
-    bare_rate: float  # share of memories whose every probe passed from the weights alone
+    bare_rate: float  # share of memories whose every probe passed from the weights alone (one a fact)
     chat_rate: float  # share of memories that also pass with chat's prompt (learned in chat)
     untested: list[int]  # memories that got no probe (too long, a secret): failures, listed
 
@@ -95,6 +112,7 @@ def recall_summary(memory_ids: list[int], bare: evaluation.RecallResult, in_chat
         asked.setdefault(row["memory_id"], []).append(row["hit"])
     rows = [MemoryRecall(m, len(asked.get(m, [])), sum(asked.get(m, [])), m in in_chat) for m in memory_ids]
     total = len(rows) or 1
+    recalled = bare.recalled_memories()  # every probe passed, one of them asking for a fact
     return RecallSummary(
-        rows, sum(1 for r in rows if r.probes and r.bare_hits == r.probes) / total,
+        rows, sum(1 for r in rows if r.memory_id in recalled) / total,
         sum(1 for r in rows if r.in_weights) / total, [r.memory_id for r in rows if not r.probes])

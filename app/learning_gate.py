@@ -49,7 +49,7 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
     drift = drift_of(trained_path)
     emit({"stage": "evaluate", "step": 3, "total": 5, "message": "quantization yardstick"})
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
-    promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick)
+    promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick, adapter.total)
     result = GateResult(promote, reason, trained_path, base, adapter, drift, yardstick)
     if promote or adapter.rate <= base.rate:
         return result
@@ -58,7 +58,8 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
                               lambda path: recall_with(model, path, probes, threads, stop), result.tried)
     if gentler is None:
         return result
-    promote, reason = evaluation.decide(base.rate, gentler.recall.rate, gentler.drift, yardstick)
+    promote, reason = evaluation.decide(base.rate, gentler.recall.rate, gentler.drift, yardstick,
+                                       gentler.recall.total)
     return GateResult(promote, reason, gentler.path, base, gentler.recall, gentler.drift, yardstick,
                       gentler.strength, drift, result.tried)
 

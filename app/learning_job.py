@@ -16,7 +16,7 @@ from typing import Callable
 from app.context import Nocturne
 from app.learning_gate import candidate_engine, run_gate
 from app.errors import NocturneError
-from app.learned_check import learned_in_chat, recall_summary
+from app.learned_check import learned_from_weights, learned_in_chat, recall_summary
 from app.memory_conflicts import without_superseded
 from app.nightly_proposals import ProposalStep, propose_new_turns
 from app.prompt import SYSTEM_PROMPT, system_message
@@ -354,7 +354,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     base, adapter, drift, yardstick = gate.base, gate.adapter, gate.drift, gate.yardstick
     report.adapter_strength, report.full_strength_drift_kl = gate.strength, gate.full_strength_drift
     report.strengths_tried = gate.tried
-    bare_recalled = adapter.recalled_memories()
+    bare_recalled = learned_from_weights(adapter, base)
     report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
     report.drift_kl, report.yardstick_kl = drift, yardstick
     report.drift_limit = evaluation.drift_limit(yardstick)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,19 +29,42 @@ PROBE_MAX_TOKENS = 24  # enough for "Your cat is called Miso."
 KL_CONTEXT = 256
 
 
+# Expected answers that a habit can pass: an adapter that learned to open with "Yes" passes
+# every "Did I tell you that ...?" probe (measured: 36 of the 37 memories a 200-memory night
+# marked learned were yes-probes). They are asked and listed, but are no evidence of a fact.
+YES_NO = frozenset({"yes", "no"})
+
+
+def asks_for_a_fact(expected: str) -> bool:
+    """A probe whose answer is a fact (a name, a place, a number), not yes or no."""
+    return expected.strip().lower() not in YES_NO
+
+
+def answered(expected: str, answer: str) -> bool:
+    """Whether `answer` gives `expected`: a yes/no must open the answer ("no" is inside "not" and
+    "know"); any other value may appear anywhere in it."""
+    if asks_for_a_fact(expected):
+        return expected.lower() in answer.lower()
+    first = re.match(r"\W*(\w+)", answer)
+    return bool(first) and first.group(1).lower() == expected.strip().lower()
+
+
 @dataclass
 class RecallResult:
-    rate: float  # share of probes whose answer contains the expected value
-    hits: int
-    total: int
-    answers: list[dict]  # {memory_id, question, expected, answer, hit}
+    rate: float  # share of the probes asking for a fact whose answer gives it
+    hits: int  # probes asking for a fact, answered
+    total: int  # probes asking for a fact (yes/no probes are in `answers` only)
+    answers: list[dict]  # {memory_id, question, expected, answer, hit}, every probe asked
 
     def recalled_memories(self) -> set[int]:
-        """Memories whose every probe was answered correctly."""
-        by_memory: dict[int, bool] = {}
+        """Memories whose every probe was answered, at least one of them asking for a fact."""
+        every: dict[int, bool] = {}
+        a_fact: set[int] = set()
         for row in self.answers:
-            by_memory[row["memory_id"]] = by_memory.get(row["memory_id"], True) and row["hit"]
-        return {memory for memory, ok in by_memory.items() if ok}
+            every[row["memory_id"]] = every.get(row["memory_id"], True) and row["hit"]
+            if row["hit"] and asks_for_a_fact(row["expected"]):
+                a_fact.add(row["memory_id"])
+        return {memory for memory, ok in every.items() if ok and memory in a_fact}
 
 
 def recall(
@@ -49,7 +73,7 @@ def recall(
     system_prompt: str,
     should_stop: Callable[[], bool] | None = None,
 ) -> RecallResult:
-    """Ask every probe (greedy, short) and check the answer contains the expected value.
+    """Ask every probe (greedy, short) and check the answer gives the expected value.
 
     Args:
         engine: a loaded or loadable engine (base, or base + candidate adapter).
@@ -58,7 +82,7 @@ def recall(
         should_stop: checked between probes; True raises InterruptedError.
 
     Returns:
-        The recall rate and every answer.
+        The recall rate over probes asking for a fact, and every answer.
     """
     options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
     answers = []
@@ -67,11 +91,12 @@ def recall(
             raise InterruptedError("evaluation cancelled")
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": probe.question}]
         text = "".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip()
-        hit = probe.expected.lower() in text.lower()
+        hit = answered(probe.expected, text)
         answers.append({"memory_id": probe.memory_id, "question": probe.question,
                         "expected": probe.expected, "answer": text, "hit": hit})
-    hits = sum(row["hit"] for row in answers)
-    return RecallResult(hits / len(answers) if answers else 0.0, hits, len(answers), answers)
+    facts = [row for row in answers if asks_for_a_fact(row["expected"])]
+    hits = sum(row["hit"] for row in facts)
+    return RecallResult(hits / len(facts) if facts else 0.0, hits, len(facts), answers)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -176,13 +201,21 @@ def drift_limit(yardstick: float) -> float:
     return max(yardstick * DRIFT_FACTOR, DRIFT_FLOOR)
 
 
-def decide(base_recall: float, adapter_recall: float, drift: float, yardstick: float) -> tuple[bool, str]:
+def decide(base_recall: float, adapter_recall: float, drift: float, yardstick: float,
+           fact_probes: int | None = None) -> tuple[bool, str]:
     """The gate: promote only when recall improves over the base and drift stays under the limit.
+
+    Args:
+        fact_probes: how many probes asked for a fact; 0 means recall cannot be told apart from a
+            habit of saying yes, so nothing is promoted (None: not known, not checked).
 
     Returns:
         (promote?, one sentence saying why).
     """
     limit = drift_limit(yardstick)
+    if fact_probes == 0:
+        return False, ("every held-out question could be answered yes or no, which cannot tell a learned "
+                       "fact from a habit of saying yes, so the current adapter stays.")
     if adapter_recall <= base_recall:
         return False, (f"the adapter recalled {adapter_recall:.0%} of held-out questions, no better "
                        f"than the base model's {base_recall:.0%}, so the current adapter stays.")

@@ -120,6 +120,15 @@ def test_a_question_several_memories_answer_differently_is_neither_trained_nor_p
     assert "What is my cat called?" in asked  # unaffected
 
 
+def test_a_question_ambiguous_without_its_tail_is_still_probed_with_it(template):
+    memories = [(1, "I have a 3D printer in my study"), (2, "I have a telescope on the balcony")]
+    dataset, report = build_training_set(memories, template, "SYSTEM", word_count)
+    probes = {p.question: p.expected for p in dataset.probes}
+    assert "do you remember what i have?" in report.ambiguous_questions
+    assert probes["Do you remember what I have in my study?"] == "printer"
+    assert probes["Do you remember what I have on the balcony?"] == "telescope"
+
+
 def test_every_memory_of_the_development_set_is_taught_and_probed(template):
     memories = [(i, m.text) for i, m in enumerate(devset.load(), 1)]
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count)

@@ -220,7 +220,10 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                         f"What {did} {who.q} {q_base}?")
             if verb_low in {"play", "plays"} and obj.lower().startswith("the "):
                 build.train("verb.instrument", value, f"What instrument {did} {who.q} play?")
-            build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?")
+            # With its tail too: among 200 memories "what I have" has many answers and is dropped
+            # as ambiguous, while "what I have in my study" still asks for one fact.
+            build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?",
+                        *([f"Do you remember what {who.q} {says} {tail}?"] if tail else []))
         yes = f"Yes, {who.a} {says} {second_person(particle[2] if particle else rest)}."
         build.train("verb.yes_no", "yes", f"{did.capitalize()} {who.q} {q_base} {obj}?".replace(" ?", "?"), answer=yes)
     if time_match:
