@@ -42,7 +42,7 @@ def recall_line(report: RunReport) -> str | None:
         return None
     r = report.recall
     line = f"Recall from the weights alone: {share(r.adapter)} (base model {share(r.base)}"
-    line += f", {r.probes} held-out questions)" if r.probes else ")"
+    line += f", {r.probes} held-out questions asking for a fact)" if r.probes else ")"
     if report.recall_in_chat is not None:
         line += f"; in chat, with other memories in the prompt: {share(report.recall_in_chat)}"
     return line + "."

@@ -35,7 +35,7 @@ class Recall:
 
     adapter: float
     base: float | None = None  # None in rows that stored only one number
-    probes: int = 0
+    probes: int = 0  # held-out probes asking for a fact (yes/no probes are no evidence)
 
     @classmethod
     def from_value(cls, value) -> Recall | None:
