@@ -50,9 +50,11 @@ def _answers(engine, questions: list[str], system_for) -> list[str]:
     return replies
 
 
-def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], quick: bool = False) -> dict[str, list[str]]:
+def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], quick: bool = False,
+                      shown: dict[str, list[bool]] | None = None) -> dict[str, list[str]]:
     """Every dev question of `memories`, asked of the base model and of base + `adapter`, bare
-    and with the prompt chat sends (which leaves out the memories in `learned`)."""
+    and with the prompt chat sends (which leaves out the memories in `learned`). `shown`, when
+    given, gets per in-chat condition whether each question's own memory was in the prompt."""
     from app.chat import ChatSettings
     from app.memory_context import memories_for_prompt
     from app.prompt import SYSTEM_PROMPT, system_message
@@ -62,11 +64,15 @@ def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], qu
     budget = ChatSettings().memory_budget
     model, threads = app.model(), app.settings.get("threads")
 
-    def chat_prompt(engine, skip):
+    ids = {row["text"]: row["id"] for row in app.store.query("SELECT id, text FROM memories")}
+    targets = [ids.get(m.text) for m in memories for _ in m.questions]
+
+    def chat_prompt(engine, skip, record: list[bool]):
         def system_for(question):
             count = lambda text: engine.count_tokens([{"role": "user", "content": text}])  # noqa: E731
-            shown = memories_for_prompt(app.store, question, count, budget, skip=skip)
-            return system_message([text for _, text in shown])["content"]
+            chosen = memories_for_prompt(app.store, question, count, budget, skip=skip)
+            record.append(targets[len(record)] in {memory_id for memory_id, _ in chosen})
+            return system_message([text for _, text in chosen])["content"]
         return system_for
 
     conditions = {}
@@ -76,10 +82,23 @@ def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], qu
         try:
             if path or not quick:
                 conditions[f"{label}_bare"] = _answers(engine, questions, lambda q: SYSTEM_PROMPT)
-            conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, learned if path else set()))
+            record = (shown if shown is not None else {}).setdefault(f"{label}_in_chat", [])
+            conditions[f"{label}_in_chat"] = _answers(engine, questions, chat_prompt(engine, learned if path else set(), record))
         finally:
             engine.close()
     return conditions
+
+
+def reading(memories, conditions: dict[str, list[str]], shown: dict[str, list[bool]]) -> dict:
+    """Per in-chat condition: how often the question's memory was in chat's prompt (retrieval),
+    and how often the answer was right when it was (the model reading its prompt)."""
+    questions = [q for m in memories for q in m.questions]
+    out = {}
+    for key, flags in shown.items():
+        right = [q.answered_by(a) for q, a, flag in zip(questions, conditions[key], flags) if flag]
+        out[key] = {"in_prompt": sum(flags) / len(flags) if flags else None,
+                    "right_when_shown": sum(right) / len(right) if right else None}
+    return out
 
 
 def _regroup(memories, flat: list[str]) -> list[list[str]]:
@@ -149,7 +168,8 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
         wall = time.monotonic() - started
         learned = set(report.learned_memories) if report.status == "succeeded" else set()
-        conditions = ask_dev_questions(app, memories, kept if kept.exists() else None, learned, quick)
+        shown: dict[str, list[bool]] = {}
+        conditions = ask_dev_questions(app, memories, kept if kept.exists() else None, learned, quick, shown)
     finally:
         app.close()
 
@@ -157,6 +177,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
     return {
         "trainer": trainer, "memories": n, "status": report.status, "reason": report.reason,
         **scored(memories, conditions, trained_questions),
+        "reading": reading(memories, conditions, shown),
         "job_probe_recall": report.recall.adapter if report.recall else None,
         "job_probes": report.recall.probes if report.recall else None,
         "dev_questions_trained_verbatim": len({q.question.lower() for m in memories for q in m.questions}
@@ -224,6 +245,9 @@ def print_table(results: list[dict]) -> None:
                        ("base_in_chat", "dev recall: base, in context"), ("base_bare", "dev recall: base, bare")]:
         row(label, lambda r, k=key: _pct(r.get("recall", {}).get(k)))
         row("  memories with every answer", lambda r, k=key: r.get("memories_recalled", {}).get(k, "-"))
+    for key, label in [("adapter_in_chat", "adapter"), ("base_in_chat", "base")]:
+        row(f"in chat ({label}): memory in prompt", lambda r, k=key: _pct(r.get("reading", {}).get(k, {}).get("in_prompt")))
+        row("  right when it was", lambda r, k=key: _pct(r.get("reading", {}).get(k, {}).get("right_when_shown")))
     row("dev questions trained verbatim", lambda r: r.get("dev_questions_trained_verbatim", "-"))
     row("job's own probe recall", lambda r: _pct(r.get("job_probe_recall")))
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))

@@ -86,3 +86,20 @@ def test_a_saved_run_is_scored_again_with_todays_keywords():
     assert again["recall"]["base_bare"] == 0 and again["recall"]["adapter_bare"] > 0.9
     assert "adapter_bare_unseen" in again["recall"]
     assert "adapter_bare_unseen" not in rescored({**run, "trained_questions": None})["recall"]
+
+
+def test_the_bench_records_whether_each_question_s_memory_was_in_chat_s_prompt(app):
+    # The real bundled model answers; with three memories every one fits chat's prompt, so the
+    # reading rate must equal the in-chat recall the scorer gives the same answers.
+    from bench.learning import ask_dev_questions, reading, score_conditions
+    from tests.learning_helpers import add_memories
+
+    memories = devset.first(3)
+    add_memories(app, [m.text for m in memories])
+    shown: dict[str, list[bool]] = {}
+    conditions = ask_dev_questions(app, memories, None, set(), quick=True, shown=shown)
+    questions = sum(len(m.questions) for m in memories)
+    assert list(shown) == ["base_in_chat"] and shown["base_in_chat"] == [True] * questions
+    rates = reading(memories, conditions, shown)["base_in_chat"]
+    assert rates["in_prompt"] == 1.0
+    assert rates["right_when_shown"] == score_conditions(memories, conditions)["base_in_chat"].rate
