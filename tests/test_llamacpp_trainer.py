@@ -376,3 +376,26 @@ def test_an_architecture_outside_the_table_is_refused_with_a_clear_message(tmp_p
     with pytest.raises(UnsupportedModel, match="gpt2.gguf is a 'gpt2' model; Nocturne trains llama, qwen2, qwen3, gemma3 models only"):
         trainer.train(training_set, TrainArgs(), ProgressCallback())
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_buffer_spanning_adjacent_mappings_is_writable_unless_one_page_is_not():
+    # CI once refused a tiny model's weights: its heap buffer spanned two adjacent mappings.
+    # Three anonymous pages split into three mappings by giving the middle one other rights.
+    import ctypes
+    import mmap
+
+    from ondevice.training.llamacpp_trainer import _writable
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    page = mmap.PAGESIZE
+    pages = mmap.mmap(-1, 3 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    start = ctypes.addressof(ctypes.c_char.from_buffer(pages))
+    try:
+        assert libc.mprotect(start + page, page, mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC) == 0
+        assert _writable(start, 3 * page)
+        assert libc.mprotect(start + page, page, mmap.PROT_READ) == 0
+        assert not _writable(start, 3 * page)
+        assert _writable(start, page) and not _writable(start + page, 1)
+    finally:
+        libc.mprotect(start, 3 * page, mmap.PROT_READ | mmap.PROT_WRITE)
