@@ -384,7 +384,7 @@ def test_a_buffer_spanning_adjacent_mappings_is_writable_unless_one_page_is_not(
     import ctypes
     import mmap
 
-    from ondevice.training.llamacpp_trainer import _writable
+    from ondevice.training.host_memory import writable
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
@@ -393,9 +393,9 @@ def test_a_buffer_spanning_adjacent_mappings_is_writable_unless_one_page_is_not(
     start = ctypes.addressof(ctypes.c_char.from_buffer(pages))
     try:
         assert libc.mprotect(start + page, page, mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC) == 0
-        assert _writable(start, 3 * page)
+        assert writable(start, 3 * page)
         assert libc.mprotect(start + page, page, mmap.PROT_READ) == 0
-        assert not _writable(start, 3 * page)
-        assert _writable(start, page) and not _writable(start + page, 1)
+        assert not writable(start, 3 * page)
+        assert writable(start, page) and not writable(start + page, 1)
     finally:
         libc.mprotect(start, 3 * page, mmap.PROT_READ | mmap.PROT_WRITE)

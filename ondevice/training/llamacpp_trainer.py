@@ -23,6 +23,7 @@ import numpy as np
 from . import ggml_opt
 from .f32_copy import ensure_f32_copy
 from .gguf_lora import write_lora_gguf
+from .host_memory import writable
 from .label_hook import LabelHook, LossPlan
 from .lora_factors import SGD_STEP, LoraFactors
 from .types import (
@@ -301,38 +302,11 @@ class _Param:
         if head.ne[2] != 1 or head.ne[3] != 1 or ggml_opt.tensor_nbytes(tensor) != n_in * n_out * 4:
             raise RuntimeError(f"{name} is not a dense matrix")
         address = ggml_opt.tensor_data(tensor)
-        if not _writable(address, n_in * n_out * 4):
+        if not writable(address, n_in * n_out * 4):
             raise RuntimeError(f"{name} is in read-only memory (a memory-mapped model?)")
         raw = (ctypes.c_float * (n_in * n_out)).from_address(address)
         weight = np.ctypeslib.as_array(raw).reshape(n_out, n_in)
         return cls(name=name, weight=weight, base=weight.copy())
-
-
-def _writable(address: int, nbytes: int) -> bool:
-    """True unless /proc/self/maps says [address, address + nbytes) is not all writable.
-
-    Writing through numpy into a read-only page kills the whole process, so check first. A heap
-    buffer may span several adjacent mappings (seen in CI on a tiny model), so every one counts.
-    """
-    try:
-        with open("/proc/self/maps") as maps:
-            spans = []
-            for line in maps:
-                span, perms = line.split()[:2]
-                start, end = (int(x, 16) for x in span.split("-"))
-                spans.append((start, end, "w" in perms))
-    except OSError:  # not Linux: nothing to check against
-        return True
-    covered, wanted = address, address + nbytes
-    for start, end, writable in sorted(spans):
-        if end <= covered:
-            continue
-        if start > covered or not writable:  # a gap or a read-only page inside the range
-            return False
-        covered = end
-        if covered >= wanted:
-            return True
-    return False
 
 
 def _int32_view(tensor: int, count: int) -> np.ndarray:
