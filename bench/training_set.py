@@ -44,7 +44,8 @@ def coverage(n: int) -> dict:
     dev_questions = [q.question.lower() for m in memories for q in m.questions]
     return {
         "memories": n, "with_a_question": len(taught), "probed": len({p.memory_id for p in dataset.probes}),
-        "question_examples": built.counts.get("memory", 0), "probes": len(dataset.probes),
+        "question_examples": built.counts.get("memory", 0), "reading_practice": built.reading_practice,
+        "probes": len(dataset.probes),
         "personal_tokens": built.tokens.get("memory", 0) + built.tokens.get("statement", 0),
         "dev_questions_trained_verbatim": f"{sum(q in asked for q in dev_questions)} of {len(dev_questions)}",
         "probes_in_training": sum(p.question.lower() in asked for p in dataset.probes),

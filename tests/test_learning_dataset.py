@@ -93,10 +93,11 @@ def test_training_set_never_trains_on_probes_and_records_lineage(template):
 
 def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_chat(template):
     memories = [(1, "My cat is called Miso"), (2, "I live in Lyon"), (3, "I work as a beekeeper"),
-                (4, "My sister's name is Ingrid")]
+                (4, "My sister's name is Ingrid"), (5, "I play the cello"), (6, "My son Eirik is four")]
     texts = dict(memories)
-    dataset, _ = build_training_set(memories, template, "SYSTEM", word_count,
-                                    system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+    dataset, report = build_training_set(memories, template, "SYSTEM", word_count,
+                                         system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+    reading = from_weights = 0
     for memory_id, text in memories:
         asked = [e.messages[0]["content"] for e in dataset.examples  # its questions, not the "no"s
                  if e.source == "memory" and e.memory_id == memory_id and not e.messages[2]["content"].startswith("No.")]
@@ -104,8 +105,12 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
         assert len(with_others) == len(asked) // 2 >= 1
         for system in with_others:
             shown = system.removeprefix("SYSTEM+").split("|")
-            assert text not in shown  # never its own: the answer must come from the weights
-            assert set(shown) <= set(texts.values()) and 1 <= len(shown) <= 3
+            assert set(shown) <= set(texts.values()) and len(shown) == len(set(shown))
+            others = [s for s in shown if s != text]
+            assert 1 <= len(others) <= 5
+            reading += text in shown  # reading practice: its own memory among the others
+            from_weights += text not in shown  # the answer must come from the weights
+    assert reading == report.reading_practice and reading >= 2 and from_weights >= 2
     statements = [e for e in dataset.examples if e.source == "statement"]
     assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)
 
