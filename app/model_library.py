@@ -51,7 +51,7 @@ def available_models(home: Path, user_home: Path | None = None) -> list[FoundMod
         return found
     # Its file name, as the status bar shows it (its header's name is a training-run label).
     label = bundled.path.name.removesuffix(".gguf")
-    return [FoundModel(BUNDLED, label, bundled)] + [
+    return [FoundModel.read(BUNDLED, label, bundled)] + [
         model for model in found if model.info.path.resolve() != bundled.path.resolve()]
 
 

@@ -268,3 +268,19 @@ def _model_problem(header: GGUFHeader, name: str) -> str | None:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         return f"{name} ({arch}) lacks tensors {', '.join(missing[:3])}{more}: the file is incomplete or not a standard {arch}."
     return None
+
+
+def learn_reason(info) -> str | None:
+    """Why nightly learning cannot train this model, or None when it can: `can_learn`'s answer
+    (so the Models view and `nocturne models list` say what the nightly job will do) plus a chat
+    template to train the answers in.
+
+    Args:
+        info: an ondevice.gguf_info.GgufInfo (its path and whether it has a chat template).
+    """
+    check = can_learn(info.path)
+    if not check.ok:
+        return check.reason
+    if not info.chat_template:
+        return f"{info.path.name} has no chat template to train answers in."
+    return None

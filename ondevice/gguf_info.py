@@ -16,9 +16,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-# Architectures today's trainers can train (both convert llama-layout tensors only).
-LEARNABLE_ARCHITECTURES = ("llama",)
-
 
 class GgufReadError(Exception):
     """The file is not a readable GGUF; the message says why in one sentence."""
@@ -172,19 +169,6 @@ def chat_reason(info: GgufInfo) -> str | None:
     """Why this model cannot chat in Nocturne, or None when it can."""
     if not info.chat_template:
         return "no chat template: it is a base model that only continues text"
-    return None
-
-
-def learn_reason(info: GgufInfo) -> str | None:
-    """Why nightly learning cannot train this model, or None when it can.
-
-    The one place this rule lives; it reflects today's trainers (llama architecture only).
-    """
-    if info.architecture not in LEARNABLE_ARCHITECTURES:
-        return (f"the trainers support the llama architecture only; this model is "
-                f"{info.architecture}")
-    if not info.chat_template:
-        return "no chat template to train answers in"
     return None
 
 

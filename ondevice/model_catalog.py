@@ -29,6 +29,14 @@ class FoundModel:
     source: str  # "LM Studio", "Ollama", "GPT4All", "Jan", "Hugging Face", "Nocturne"
     label: str  # the name the source app shows (e.g. "llama3.2:1b" for Ollama)
     info: GgufInfo
+    cannot_learn: str | None  # why nightly learning cannot train it (architectures.learn_reason)
+
+    @classmethod
+    def read(cls, source: str, label: str, info: GgufInfo) -> "FoundModel":
+        """The model with its learning answer, worked out once (off the UI thread)."""
+        from ondevice.architectures import learn_reason
+
+        return cls(source, label, info, learn_reason(info))
 
 
 def _user_data_root(home: Path) -> Path:
@@ -146,5 +154,5 @@ def discover(home: Path | None = None, extra: list[tuple[str, Path]] = ()) -> li
                 info = read_gguf_info(path)
             except GgufReadError:
                 continue
-            found.append(FoundModel(source=source, label=label, info=info))
+            found.append(FoundModel.read(source, label, info))
     return found

@@ -6,9 +6,11 @@ import pytest
 
 from app.errors import InputError, ModelError
 from app.model_library import available_models, use_model
-from ondevice.gguf_info import chat_reason, learn_reason, read_gguf_info
+from ondevice.gguf_info import chat_reason, read_gguf_info
 from ondevice.model_catalog import discover
 from tests.conftest import run_cli
+from ondevice.architectures import can_learn
+from tests.tiny_gguf import write_tiny_model
 from tests.gguf_helpers import TINY_PARAMETERS, plant_other_apps, user_home, write_gguf
 
 __all__ = ["user_home"]  # the fixture, imported for pytest
@@ -26,21 +28,37 @@ def test_finds_a_model_in_each_app_folder_and_reads_its_header(user_home):
     assert lm.info.parameters == TINY_PARAMETERS
     assert lm.info.quantization == "Q4_1"
     assert lm.info.size == planted["LM Studio"].stat().st_size
-    assert chat_reason(lm.info) is None and learn_reason(lm.info) is None
+    assert chat_reason(lm.info) is None
+    assert "incomplete" in lm.cannot_learn  # three tensors: not a whole llama
 
     ollama = found["Ollama"]
     assert ollama.label == "tinyqwen:0.5b"
     assert ollama.info.path == planted["Ollama"] and ollama.info.architecture == "qwen2"
     assert chat_reason(ollama.info) is None
-    assert "llama architecture" in learn_reason(ollama.info)
+    assert ollama.cannot_learn.startswith(ollama.info.path.name)
 
     gpt4all = found["GPT4All"]
     assert gpt4all.info.quantization == "F32"  # no file type in the header: read off the tensors
     assert "no chat template" in chat_reason(gpt4all.info)
-    assert learn_reason(gpt4all.info) is not None
+    assert gpt4all.cannot_learn is not None
 
     assert found["Jan"].label == "tiny-jan/model"
     assert found["Hugging Face"].label == "someone/Tiny-GGUF/tiny-hf"
+
+
+def test_the_learn_column_says_what_the_nightly_job_will_do(user_home, model_path):
+    folder = user_home / ".lmstudio/models/tiny"
+    folder.mkdir(parents=True)
+    for arch in ("llama", "qwen2", "qwen3", "qwen35"):
+        write_tiny_model(folder / f"{arch}.gguf", arch, model_path)
+    write_tiny_model(folder / "base.gguf", "qwen2", model_path, chat_template=None)
+    found = {model.info.path.stem: model for model in discover(user_home)}
+
+    for arch in ("llama", "qwen2", "qwen3"):  # the families the trainers train (README table)
+        assert found[arch].cannot_learn is None and can_learn(found[arch].info.path).ok
+    assert "linear-attention" in found["qwen35"].cannot_learn
+    assert found["qwen35"].cannot_learn == can_learn(found["qwen35"].info.path).reason
+    assert found["base"].cannot_learn == "base.gguf has no chat template to train answers in."
 
 
 def test_a_file_found_twice_is_listed_once(user_home):
@@ -94,7 +112,10 @@ def test_cli_lists_uses_and_refuses(user_home, nocturne_home):
         assert source in out
     bundled_line = next(line for line in out.splitlines() if "Bundled" in line)
     assert bundled_line.startswith("*")  # the default stays the bundled model
-    assert "tinyqwen:0.5b" in out and "no: the trainers support the llama" in out
+    assert "tinyqwen:0.5b" in out
+    learn_column = out.splitlines()[0].index("LEARN")
+    assert bundled_line[learn_column:].startswith("yes ")  # the bundled model trains
+    assert f"no: {planted['Ollama'].name} lacks qwen2.block_count" in out  # a header-only qwen2
 
     used = run_cli("models", "use", str(planted["LM Studio"]), home=nocturne_home, env=env)
     assert used.returncode == 0 and "Tiny Llama" in used.stdout.decode()

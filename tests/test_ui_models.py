@@ -10,8 +10,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
 from app.context import Nocturne
+from ondevice.architectures import can_learn
 from tests.gguf_helpers import plant_other_apps, user_home, write_gguf
 from tests.hub_server import HubServer, hub_online
+from tests.tiny_gguf import write_tiny_model
 from ui.main_window import MainWindow
 from ui.models.model_table import COLUMNS
 from ui.views.models_view import ModelsView
@@ -51,9 +53,22 @@ def test_lists_the_models_other_apps_keep(qtbot, view, user_home):
     ollama = rows["Ollama"]
     assert cell(view, ollama, "Name") == "tinyqwen:0.5b"
     assert (cell(view, ollama, "Chat"), cell(view, ollama, "Learn")) == ("yes", "no")
-    assert "llama architecture" in cell(view, ollama, "Learn", Qt.ToolTipRole)
+    assert "the file is incomplete" in cell(view, ollama, "Learn", Qt.ToolTipRole)  # a header-only qwen2
     assert cell(view, rows["GPT4All"], "Chat") == "no"
     assert "no chat template" in cell(view, rows["GPT4All"], "Chat", Qt.ToolTipRole)
+
+
+def test_the_learn_column_agrees_with_the_nightly_job(qtbot, view, user_home, model_path):
+    folder = user_home / ".lmstudio/models/tiny"
+    folder.mkdir(parents=True)
+    for arch in ("qwen2", "qwen35"):
+        write_tiny_model(folder / f"{arch}.gguf", arch, model_path)
+    with qtbot.waitSignal(view.listed, timeout=30_000):
+        view.show()
+    rows = {cell(view, row, "Architecture"): row for row in range(view.model.rowCount())}
+    assert cell(view, rows["qwen2"], "Learn") == "yes" and can_learn(folder / "qwen2.gguf").ok
+    assert cell(view, rows["qwen35"], "Learn") == "no"
+    assert cell(view, rows["qwen35"], "Learn", Qt.ToolTipRole) == can_learn(folder / "qwen35.gguf").reason
 
 
 def test_using_a_model_changes_the_setting_and_asks_for_a_reload(qtbot, view, user_home, app):

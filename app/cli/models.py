@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.cli.common import err, opened, table
 from app.model_library import BUNDLED, available_models, download_model, use_model
-from ondevice.gguf_info import chat_reason, human_parameters, human_size, learn_reason
+from ondevice.gguf_info import chat_reason, human_parameters, human_size
 
 
 def register(commands) -> None:
@@ -42,7 +42,7 @@ def list_cmd(args: argparse.Namespace) -> int:
                   else found.source == BUNDLED)
         rows.append(["*" if in_use else "", found.source, found.label, info.architecture,
                      human_parameters(info.parameters), info.quantization, human_size(info.size),
-                     yes_or_reason(chat_reason(info)), yes_or_reason(learn_reason(info)),
+                     yes_or_reason(chat_reason(info)), yes_or_reason(found.cannot_learn),
                      str(info.path)])
     print(table(rows, ["", "SOURCE", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CHAT", "LEARN",
                        "PATH"]))

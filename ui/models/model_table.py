@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QFont
 
-from ondevice.gguf_info import chat_reason, human_parameters, human_size, learn_reason
+from ondevice.gguf_info import chat_reason, human_parameters, human_size
 from ondevice.model_catalog import FoundModel
 
 COLUMNS = ("Name", "From", "Architecture", "Parameters", "Quantization", "Size", "Chat", "Learn")
@@ -58,7 +58,7 @@ class ModelTableModel(QAbstractTableModel):
             return None
         found = self.models[index.row()]
         info = found.info
-        chat, learn = chat_reason(info), learn_reason(info)
+        chat, learn = chat_reason(info), found.cannot_learn
         if role == Qt.DisplayRole:
             name = f"{found.label}  · in use" if self._is_in_use(found) else found.label
             return (name, found.source, info.architecture, human_parameters(info.parameters),
@@ -68,7 +68,7 @@ class ModelTableModel(QAbstractTableModel):
             if index.column() == 6 and chat:
                 return f"Cannot chat: {chat}"
             if index.column() == 7 and learn:
-                return f"Nightly learning cannot train it: {learn}"
+                return learn  # a whole sentence: which file, and why
             return str(info.path)
         if role == Qt.FontRole and self._is_in_use(found):
             font = QFont()
