@@ -28,7 +28,7 @@ from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
 from ondevice.architectures import LearnCheck, can_learn, family_defaults
 from ondevice.models import ModelFileError
-from ondevice.training.dataset import ChatTemplate, build_training_set
+from ondevice.training.dataset import READING_SHARE, ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
 from ondevice.training.abi import AbiMismatch
 from ondevice.training.select import choose_trainer, trainer_class
@@ -66,6 +66,7 @@ class JobOptions:
     # trainer's defaults, and passes over the set, before sizing to the set.
     tuning: dict = field(default_factory=dict)
     epochs: float = EPOCHS
+    reading_share: float = READING_SHARE  # bench/learning.py --reading-share
 
 
 def learn_check(app: Nocturne, trainer: str | None = None) -> LearnCheck:
@@ -322,6 +323,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
         feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
         system_with_memories=lambda texts: system_message(texts)["content"],
+        reading_share=options.reading_share,
     )
     log += [f"left out {item}" for item in built.skipped_secrets + built.skipped_control_text]
     report.examples, report.tokens = built.counts, built.tokens

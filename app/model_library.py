@@ -36,22 +36,23 @@ def downloads_dir(home: Path) -> Path:
     return subdir(home, DOWNLOADS)
 
 
-def available_models(home: Path, user_home: Path | None = None) -> list[FoundModel]:
+def available_models(home: Path, user_home: Path | None = None, trainer: str | None = None) -> list[FoundModel]:
     """The bundled model first, then Nocturne's downloads, then every app's GGUFs.
 
     Args:
         home: Nocturne's data folder.
         user_home: the user's home folder to search (default: Path.home()).
+        trainer: the trainer setting, which decides whether a model can learn.
     """
     extra = [("Nocturne", downloads_dir(home))]
-    found = discover(user_home, extra=extra)
+    found = discover(user_home, extra=extra, trainer=trainer)
     try:
         bundled = read_gguf_info(bundled_model_path())
     except (GgufReadError, ModelFileError):
         return found
     # Its file name, as the status bar shows it (its header's name is a training-run label).
     label = bundled.path.name.removesuffix(".gguf")
-    return [FoundModel.read(BUNDLED, label, bundled)] + [
+    return [FoundModel.read(BUNDLED, label, bundled, trainer)] + [
         model for model in found if model.info.path.resolve() != bundled.path.resolve()]
 
 

@@ -156,6 +156,8 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         tuning = dict(tuning or {})
         if "epochs" in tuning:
             limits["epochs"] = tuning.pop("epochs")
+        if "reading_share" in tuning:
+            limits["reading_share"] = tuning.pop("reading_share")
         if "targets" in tuning:  # a list after JSON
             tuning["targets"] = tuple(tuning["targets"])
         if "rank" in tuning:  # the same scale (alpha / rank) at every rank, so only capacity changes
@@ -188,6 +190,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
         "steps": report.trainer_metrics.get("steps"),  # fewer than planned when the budget ran out
         "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
+        "reading_share": options.reading_share,
         "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **saved_answers(memories, conditions, trained_questions),
     }
@@ -256,6 +259,7 @@ def print_table(results: list[dict]) -> None:
     row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
         f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
+    row("reading practice share", lambda r: r.get("reading_share", "-"))
     row("wall time (job)", lambda r: "-" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min")
     row("peak RSS", lambda r: "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f} MB")
     shapes = sorted({s for r in results for s in r.get("by_shape", {}).get("adapter_bare", {})})
@@ -283,6 +287,8 @@ def main() -> int:
     parser.add_argument("--layers", type=int, help="train the last N layers (default: the trainer's)")
     parser.add_argument("--targets", nargs="+", help="tensor kinds to adapt, e.g. attn_q attn_k attn_v attn_output")
     parser.add_argument("--epochs", type=float, help="passes over the training set (default: the job's)")
+    parser.add_argument("--reading-share", type=float,
+                        help="share of in-context questions that show their own memory (default: the job's)")
     parser.add_argument("--rescore", nargs="+", metavar="JSON",
                         help="print saved runs (--out files) again, scored with today's keywords; runs nothing")
     parser.add_argument("--tuning", help=argparse.SUPPRESS)
@@ -297,7 +303,8 @@ def main() -> int:
         print_table([rescored(r) for path in args.rescore for r in json.loads(Path(path).read_text(encoding="utf-8"))])
         return 0
     tuning = {key: value for key, value in (("rank", args.rank), ("num_layers", args.layers), ("epochs", args.epochs),
-                                            ("targets", tuple(args.targets) if args.targets else None)) if value}
+                                            ("targets", tuple(args.targets) if args.targets else None),
+                                            ("reading_share", args.reading_share)) if value is not None}
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
         parser.error(f"--memories takes numbers from 1 to {available} (the development set's size)")

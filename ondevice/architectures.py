@@ -270,15 +270,16 @@ def _model_problem(header: GGUFHeader, name: str) -> str | None:
     return None
 
 
-def learn_reason(info) -> str | None:
+def learn_reason(info, trainer: str | None = None) -> str | None:
     """Why nightly learning cannot train this model, or None when it can: `can_learn`'s answer
     (so the Models view and `nocturne models list` say what the nightly job will do) plus a chat
     template to train the answers in.
 
     Args:
         info: an ondevice.gguf_info.GgufInfo (its path and whether it has a chat template).
+        trainer: the trainer setting (mlx | llamacpp | auto or None: the platform's default).
     """
-    check = can_learn(info.path)
+    check = can_learn(info.path, trainer)
     if not check.ok:
         return check.reason
     if not info.chat_template:

@@ -32,11 +32,12 @@ class FoundModel:
     cannot_learn: str | None  # why nightly learning cannot train it (architectures.learn_reason)
 
     @classmethod
-    def read(cls, source: str, label: str, info: GgufInfo) -> "FoundModel":
-        """The model with its learning answer, worked out once (off the UI thread)."""
+    def read(cls, source: str, label: str, info: GgufInfo, trainer: str | None = None) -> "FoundModel":
+        """The model with its learning answer for `trainer` (the setting), worked out once,
+        off the UI thread."""
         from ondevice.architectures import learn_reason
 
-        return cls(source, label, info, learn_reason(info))
+        return cls(source, label, info, learn_reason(info, trainer))
 
 
 def _user_data_root(home: Path) -> Path:
@@ -128,7 +129,8 @@ def model_sources(home: Path | None = None) -> list[tuple[str, list[tuple[str, P
     return sources
 
 
-def discover(home: Path | None = None, extra: list[tuple[str, Path]] = ()) -> list[FoundModel]:
+def discover(home: Path | None = None, extra: list[tuple[str, Path]] = (),
+             trainer: str | None = None) -> list[FoundModel]:
     """Every GGUF other apps keep, plus `extra` (source, folder) pairs, each read once.
 
     A file that two sources share (a symlink, a hard copy by path) is listed once; a file whose
@@ -137,6 +139,7 @@ def discover(home: Path | None = None, extra: list[tuple[str, Path]] = ()) -> li
     Args:
         home: the user's home folder (default: Path.home()).
         extra: more (source name, folder) pairs to search, e.g. Nocturne's own downloads.
+        trainer: the trainer setting, for whether each model can learn (None: the platform's).
     Returns:
         the models found, in source order.
     """
@@ -154,5 +157,5 @@ def discover(home: Path | None = None, extra: list[tuple[str, Path]] = ()) -> li
                 info = read_gguf_info(path)
             except GgufReadError:
                 continue
-            found.append(FoundModel.read(source, label, info))
+            found.append(FoundModel.read(source, label, info, trainer))
     return found

@@ -59,6 +59,10 @@ def test_the_learn_column_says_what_the_nightly_job_will_do(user_home, model_pat
     assert "linear-attention" in found["qwen35"].cannot_learn
     assert found["qwen35"].cannot_learn == can_learn(found["qwen35"].info.path).reason
     assert found["base"].cannot_learn == "base.gguf has no chat template to train answers in."
+    # The trainer setting decides too, as it does for the nightly job: llama.cpp cannot do Gemma 3.
+    write_tiny_model(folder / "gemma3.gguf", "gemma3", model_path)
+    gemma = next(m for m in discover(user_home, trainer="llamacpp") if m.info.path.stem == "gemma3")
+    assert "GEGLU" in gemma.cannot_learn and gemma.cannot_learn == can_learn(gemma.info.path, "llamacpp").reason
 
 
 def test_a_file_found_twice_is_listed_once(user_home):

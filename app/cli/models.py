@@ -34,7 +34,7 @@ def yes_or_reason(reason: str | None) -> str:
 def list_cmd(args: argparse.Namespace) -> int:
     with opened(adapters=False) as app:
         current = app.settings.get("model_path")
-        models = available_models(app.home)
+        models = available_models(app.home, trainer=app.settings.get("trainer"))
     rows = []
     for found in models:
         info = found.info

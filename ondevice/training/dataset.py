@@ -160,6 +160,7 @@ def build_training_set(
     replay_share: float = REPLAY_SHARE,
     seed: int = 0,
     system_with_memories: Callable[[list[str]], str] | None = None,
+    reading_share: float = READING_SHARE,
 ) -> tuple[TrainingSet, BuildReport]:
     """Turn approved memories (+ feedback, + replay) into chat-format examples and probes.
 
@@ -184,6 +185,7 @@ def build_training_set(
             the memory itself among them, so the model practises reading its answer from the
             prompt, as chat needs for every memory not learned; the rest must answer from the
             weights.
+        reading_share: the share of those that show the memory itself (READING_SHARE).
 
     Returns:
         (the TrainingSet, a BuildReport of counts and skipped items).
@@ -242,7 +244,7 @@ def build_training_set(
             system_text = system_prompt
             if system_with_memories is not None and others and index % 2 == 1:
                 shown = others_rng.sample(others, others_rng.randint(1, min(MAX_OTHER_MEMORIES, len(others))))
-                if reading_rng.random() < READING_SHARE:
+                if reading_rng.random() < reading_share:
                     shown.insert(reading_rng.randint(0, len(shown)), text)
                     report.reading_practice += 1
                 system_text = system_with_memories(shown)

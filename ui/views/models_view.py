@@ -153,8 +153,8 @@ class ModelsView(QWidget):
         if self._closed or (self._scan is not None and self._scan.is_running()):
             return
         self._looked = True
-        home = self.app.home
-        self._scan = BackgroundCall(lambda _report, _stopped: available_models(home), self)
+        home, trainer = self.app.home, self.app.settings.get("trainer")
+        self._scan = BackgroundCall(lambda _report, _stopped: available_models(home, trainer=trainer), self)
         self._scan.done.connect(self._listed)
         self._scan.failed.connect(self._say)
         self.status.setText("Looking for models…")
