@@ -34,7 +34,7 @@ def answer_confirmation(check_also: bool, shown: list | None = None, cancel: boo
     """Press the confirming button (Delete, Approve ...) in the confirmation box once it is shown
     (ticking its checkbox if asked), or Cancel.
 
-    `shown` receives the box's text and then the pressed button's label.
+    `shown` receives the box's text, its checkbox's label if any, then the pressed button's label.
     """
     def press():
         box = QApplication.activeModalWidget()
@@ -43,6 +43,8 @@ def answer_confirmation(check_also: bool, shown: list | None = None, cancel: boo
             return
         if shown is not None:
             shown.append(box.text())
+            if box.checkBox() is not None:
+                shown.append(box.checkBox().text())
         if check_also:
             box.checkBox().setChecked(True)
         role = QMessageBox.RejectRole if cancel else QMessageBox.DestructiveRole
@@ -90,8 +92,11 @@ def test_delete_can_also_delete_the_source_conversation(qtbot, app, seeded):
     view = MemoriesView(app)
     qtbot.addWidget(view)
     view.table.selectRow(row_of(view, seeded["from_chat"]))
-    answer_confirmation(check_also=True)
+    shown: list[str] = []
+    answer_confirmation(check_also=True, shown=shown)
     view.delete()
+    assert "This conversation mentions it and is kept" in shown[0]
+    assert shown[1] == "Also delete this conversation"  # one, not "these 1 conversations"
     assert app.store.query("SELECT id FROM memories WHERE id = ?", (seeded["from_chat"],)) == []
     assert app.store.query("SELECT id FROM conversations") == []
     assert app.store.query("SELECT id FROM messages") == []
@@ -110,6 +115,7 @@ def test_the_confirmation_lists_the_conversations_that_mention_it_and_spares_the
     view.delete()
     assert "• About my cat (it came from there)" in shown[0]
     assert "• Cat question (it is mentioned)" in shown[0] and "Maths" not in shown[0]
+    assert shown[1] == "Also delete these 2 conversations"
     assert [r["id"] for r in app.store.query("SELECT id FROM conversations")] == [unrelated]
 
 

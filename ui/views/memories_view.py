@@ -324,13 +324,15 @@ class MemoriesView(QWidget):
         except NocturneError as exc:
             show_error(self, exc)
             return
-        text = (f"Delete “{memory['text']}” for good? Adapters that learned it are retired and "
-                "Nocturne relearns without it tonight.")
+        text = (f"Delete “{memory['text']}” for good? Adapters that learned it are discarded, and "
+                "the next learning run learns without it.")
         also = None
         if concerned:
-            text += "\n\nThese conversations mention it and are kept unless you tick the box:\n" + "\n".join(
+            one = len(concerned) == 1
+            text += (f"\n\n{'This conversation mentions' if one else 'These conversations mention'} it and "
+                     f"{'is' if one else 'are'} kept unless you tick the box:\n") + "\n".join(
                 f"• {c['title']} ({MENTION_REASONS[c['why']]})" for c in concerned)
-            also = f"Also delete these {len(concerned)} conversations"
+            also = "Also delete this conversation" if one else f"Also delete these {len(concerned)} conversations"
         ok, with_conversations = confirm(self, "Delete memory", text, also=also)
         if ok:
             self.delete_memory(memory["id"], [c["id"] for c in concerned] if with_conversations else [])
