@@ -36,6 +36,7 @@ from bench import devset  # noqa: E402  (after the path: run as a script)
 
 QUICK_REPLAY = 8
 QUICK_DRIFT = 4
+LABEL_WIDTH = 38  # the longest row label ("in chat (adapter): memory in prompt") and a gap
 
 
 def _answers(engine, questions: list[str], system_for) -> list[str]:
@@ -236,10 +237,10 @@ def _pct(value) -> str:
 
 def print_table(results: list[dict]) -> None:
     cols = [f"N={r['memories']}" for r in results]
-    print("".ljust(34) + "".join(c.ljust(12) for c in cols))
+    print("".ljust(LABEL_WIDTH) + "".join(c.ljust(12) for c in cols))
 
     def row(label, get):
-        print(label.ljust(34) + "".join(str(get(r)).ljust(12) for r in results))
+        print(label.ljust(LABEL_WIDTH) + "".join(str(get(r)).ljust(12) for r in results))
 
     row("status", lambda r: r.get("status", "failed"))
     for key, label in [("adapter_bare", "dev recall: adapter, bare"), ("adapter_in_chat", "dev recall: adapter, in chat"),
