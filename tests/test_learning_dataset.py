@@ -96,7 +96,8 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
                 (4, "My sister's name is Ingrid"), (5, "I play the cello"), (6, "My son Eirik is four")]
     texts = dict(memories)
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count,
-                                         system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+                                         system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown),
+                                         reading_share=0.5)
     reading = from_weights = 0
     for memory_id, text in memories:
         asked = [e.messages[0]["content"] for e in dataset.examples  # its questions, not the "no"s
@@ -111,6 +112,13 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
             reading += text in shown  # reading practice: its own memory among the others
             from_weights += text not in shown  # the answer must come from the weights
     assert reading == report.reading_practice and reading >= 2 and from_weights >= 2
+    # Off by default (it cost the weights recall on a small set); the other memories drawn are the same.
+    plain, plain_report = build_training_set(memories, template, "SYSTEM", word_count,
+                                             system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+    assert plain_report.reading_practice == 0
+    others_of = lambda examples: [[s for s in e.messages[0]["content"].removeprefix("SYSTEM+").split("|")
+                                   if s != texts.get(e.memory_id)] for e in examples if e.source == "memory"]
+    assert others_of(plain.examples) == others_of(dataset.examples)
     statements = [e for e in dataset.examples if e.source == "statement"]
     assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)
 

@@ -23,9 +23,10 @@ REPLAY_SHARE = 0.3
 # Up to this many other memories go in the system prompt of a question asked "as in chat".
 MAX_OTHER_MEMORIES = 6
 # Share of those questions whose own memory is among the others (reading practice, as RAFT
-# trains with the right document among distractors): measured in chat, the 135M model found the
-# memory in its prompt for 86% of questions but answered only 38% of those right.
-READING_SHARE = 0.5
+# trains with the right document among distractors). Off by default: at 0.5 a 100-memory night
+# answered 65% in chat instead of 47%, but a 4-memory night recalled 2 of 6 probes from the
+# weights instead of 8 of 8 and no memory left the prompt (bench/learning.py --reading-share).
+READING_SHARE = 0.0
 # Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
 PROBES_PER_MEMORY = 2
 # A memory longer than this (tokens) cannot fit one training example (the trainers cut examples
@@ -181,10 +182,10 @@ def build_training_set(
         system_with_memories: the system prompt chat sends with these memory texts in it. When
             given, every other trained question of a memory is asked with a few other memories
             in the prompt, as chat shows the memories not learned yet: trained only with the
-            bare prompt, the 135M model answered from those instead. Half of those also show
-            the memory itself among them, so the model practises reading its answer from the
-            prompt, as chat needs for every memory not learned; the rest must answer from the
-            weights.
+            bare prompt, the 135M model answered from those instead. A share of those
+            (`reading_share`) also show the memory itself among them, so the model practises
+            reading its answer from the prompt, as chat needs for every memory not learned; the
+            rest must answer from the weights.
         reading_share: the share of those that show the memory itself (READING_SHARE).
 
     Returns:
