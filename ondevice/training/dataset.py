@@ -25,7 +25,7 @@ MAX_OTHER_MEMORIES = 6
 # Share of those questions whose own memory is among the others (reading practice, as RAFT
 # trains with the right document among distractors). Off by default: at 0.5 a 100-memory night
 # answered 65% in chat instead of 47%, but a 4-memory night recalled 2 of 6 probes from the
-# weights instead of 8 of 8 and no memory left the prompt (bench/learning.py --reading-share).
+# weights instead of 5 of 6 and no memory left the prompt instead of 3 (bench/learning.py --reading-share).
 READING_SHARE = 0.0
 # Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
 PROBES_PER_MEMORY = 2
