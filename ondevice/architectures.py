@@ -15,8 +15,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .gguf_header import GGUFHeader, HeaderError, read_header
+
+if TYPE_CHECKING:
+    from .gguf_info import GgufInfo
 
 LLAMACPP, MLX = "llamacpp", "mlx"
 
@@ -270,13 +274,13 @@ def _model_problem(header: GGUFHeader, name: str) -> str | None:
     return None
 
 
-def learn_reason(info, trainer: str | None = None) -> str | None:
+def learn_reason(info: "GgufInfo", trainer: str | None = None) -> str | None:
     """Why nightly learning cannot train this model, or None when it can: `can_learn`'s answer
     (so the Models view and `nocturne models list` say what the nightly job will do) plus a chat
     template to train the answers in.
 
     Args:
-        info: an ondevice.gguf_info.GgufInfo (its path and whether it has a chat template).
+        info: the model's header summary (its path and whether it has a chat template).
         trainer: the trainer setting (mlx | llamacpp | auto or None: the platform's default).
     """
     check = can_learn(info.path, trainer)

@@ -116,8 +116,9 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
     plain, plain_report = build_training_set(memories, template, "SYSTEM", word_count,
                                              system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
     assert plain_report.reading_practice == 0
-    others_of = lambda examples: [[s for s in e.messages[0]["content"].removeprefix("SYSTEM+").split("|")
-                                   if s != texts.get(e.memory_id)] for e in examples if e.source == "memory"]
+    def others_of(examples):
+        return [[s for s in e.messages[0]["content"].removeprefix("SYSTEM+").split("|") if s != texts[e.memory_id]]
+                for e in examples if e.source == "memory"]
     assert others_of(plain.examples) == others_of(dataset.examples)
     statements = [e for e in dataset.examples if e.source == "statement"]
     assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)

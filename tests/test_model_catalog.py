@@ -6,12 +6,12 @@ import pytest
 
 from app.errors import InputError, ModelError
 from app.model_library import available_models, use_model
+from ondevice.architectures import can_learn
 from ondevice.gguf_info import chat_reason, read_gguf_info
 from ondevice.model_catalog import discover
 from tests.conftest import run_cli
-from ondevice.architectures import can_learn
-from tests.tiny_gguf import write_tiny_model
 from tests.gguf_helpers import TINY_PARAMETERS, plant_other_apps, user_home, write_gguf
+from tests.tiny_gguf import write_tiny_model
 
 __all__ = ["user_home"]  # the fixture, imported for pytest
 
