@@ -95,31 +95,37 @@ def test_every_other_question_is_asked_with_other_memories_in_the_prompt_as_in_c
     memories = [(1, "My cat is called Miso"), (2, "I live in Lyon"), (3, "I work as a beekeeper"),
                 (4, "My sister's name is Ingrid"), (5, "I play the cello"), (6, "My son Eirik is four")]
     texts = dict(memories)
+    def in_chat(shown):
+        return "SYSTEM+" + "|".join(shown)
     dataset, report = build_training_set(memories, template, "SYSTEM", word_count,
-                                         system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown),
-                                         reading_share=0.5)
-    reading = from_weights = 0
+                                         system_with_memories=in_chat, reading_share=0.5)
+    plain, plain_report = build_training_set(memories, template, "SYSTEM", word_count, system_with_memories=in_chat)
+    reading = 0
     for memory_id, text in memories:
-        asked = [e.messages[0]["content"] for e in dataset.examples  # its questions, not the "no"s
+        asked = [(e.messages[0]["content"], e.messages[1]["content"]) for e in dataset.examples
                  if e.source == "memory" and e.memory_id == memory_id and not e.messages[2]["content"].startswith("No.")]
-        with_others = [system for system in asked if system.startswith("SYSTEM+")]
-        assert len(with_others) == len(asked) // 2 >= 1
+        from_weights = [(system, q) for system, q in asked if text not in system]
+        shown_too = [(system, q) for system, q in asked if text in system]
+        # Every question trains the weights, half of them with other memories in the prompt.
+        with_others = [system for system, _ in from_weights if system.startswith("SYSTEM+")]
+        assert len(with_others) == len(from_weights) // 2 >= 1
         for system in with_others:
             shown = system.removeprefix("SYSTEM+").split("|")
-            assert set(shown) <= set(texts.values()) and len(shown) == len(set(shown))
-            others = [s for s in shown if s != text]
-            assert 1 <= len(others) <= 5
-            reading += text in shown  # reading practice: its own memory among the others
-            from_weights += text not in shown  # the answer must come from the weights
-    assert reading == report.reading_practice and reading >= 2 and from_weights >= 2
-    # Off by default (it cost the weights recall on a small set); the other memories drawn are the same.
-    plain, plain_report = build_training_set(memories, template, "SYSTEM", word_count,
-                                             system_with_memories=lambda shown: "SYSTEM+" + "|".join(shown))
+            assert set(shown) <= set(texts.values()) - {text} and 1 <= len(shown) <= 5
+        # Reading practice asks some of those again with the memory among the same others.
+        for system, question in shown_too:
+            shown = system.removeprefix("SYSTEM+").split("|")
+            assert shown.count(text) == 1 and in_chat([s for s in shown if s != text]) in with_others
+            assert (in_chat([s for s in shown if s != text]), question) in from_weights
+        reading += len(shown_too)
+    assert reading == report.reading_practice >= 2
+    # Off by default; then the set is the same minus the reading examples.
     assert plain_report.reading_practice == 0
-    def others_of(examples):
-        return [[s for s in e.messages[0]["content"].removeprefix("SYSTEM+").split("|") if s != texts[e.memory_id]]
-                for e in examples if e.source == "memory"]
-    assert others_of(plain.examples) == others_of(dataset.examples)
+    def key(e):
+        return e.messages[:2], e.memory_id
+    read_examples = [e for e in dataset.examples if e.memory_id and texts[e.memory_id] in e.messages[0]["content"]]
+    assert sorted(map(repr, map(key, plain.examples))) == sorted(
+        repr(key(e)) for e in dataset.examples if e not in read_examples)
     statements = [e for e in dataset.examples if e.source == "statement"]
     assert all(e.messages[0]["content"] == "SYSTEM" for e in statements)
 

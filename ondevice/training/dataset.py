@@ -183,10 +183,10 @@ def build_training_set(
             given, every other trained question of a memory is asked with a few other memories
             in the prompt, as chat shows the memories not learned yet: trained only with the
             bare prompt, the 135M model answered from those instead. A share of those
-            (`reading_share`) also show the memory itself among them, so the model practises
-            reading its answer from the prompt, as chat needs for every memory not learned; the
-            rest must answer from the weights.
-        reading_share: the share of those that show the memory itself (READING_SHARE).
+            (`reading_share`) is asked once more with the memory itself among them, so the model
+            practises reading its answer from the prompt, as chat needs for every memory not
+            learned.
+        reading_share: the share of those asked again with the memory shown (READING_SHARE).
 
     Returns:
         (the TrainingSet, a BuildReport of counts and skipped items).
@@ -245,10 +245,12 @@ def build_training_set(
             system_text = system_prompt
             if system_with_memories is not None and others and index % 2 == 1:
                 shown = others_rng.sample(others, others_rng.randint(1, min(MAX_OTHER_MEMORIES, len(others))))
-                if reading_rng.random() < reading_share:
-                    shown.insert(reading_rng.randint(0, len(shown)), text)
-                    report.reading_practice += 1
                 system_text = system_with_memories(shown)
+                if reading_rng.random() < reading_share:
+                    # An extra example, not a converted one: every question still trains the weights.
+                    shown.insert(reading_rng.randint(0, len(shown)), text)
+                    add(question.text, question.answer, "memory", memory_id, system_with_memories(shown))
+                    report.reading_practice += 1
             add(question.text, question.answer, "memory", memory_id, system_text)
             report.trained_families.add(question.family)
         # Other people's names asked against this one's relation, answered no (PLUM's negative
