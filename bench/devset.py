@@ -24,9 +24,17 @@ class DevQuestion:
     keywords: tuple[tuple[str, ...], ...]  # every group must match; any alternative in a group
 
     def answered_by(self, answer: str) -> bool:
-        """True when the answer contains one alternative of every keyword group."""
+        """True when the answer contains one alternative of every keyword group, and does not
+        open with "Yes" where the answer is no ("Yes, you should recommend a TV series" once
+        passed on its "TV")."""
         text = fold(answer)
+        if self.expects_no and re.match(r"\W*yes\b", text):
+            return False
         return all(any(_contains(text, fold(alt)) for alt in group) for group in self.keywords)
+
+    @property
+    def expects_no(self) -> bool:
+        return any("no" in (alt.lower() for alt in group) for group in self.keywords)
 
 
 @dataclass(frozen=True)

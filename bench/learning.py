@@ -237,10 +237,10 @@ def _pct(value) -> str:
 
 def print_table(results: list[dict]) -> None:
     cols = [f"N={r['memories']}" for r in results]
-    print("".ljust(LABEL_WIDTH) + "".join(c.ljust(12) for c in cols))
+    print("".ljust(LABEL_WIDTH) + "".join(f"{c:<13} " for c in cols))
 
-    def row(label, get):
-        print(label.ljust(LABEL_WIDTH) + "".join(str(get(r)).ljust(12) for r in results))
+    def row(label, get):  # a cell longer than its column still keeps a space before the next
+        print(label.ljust(LABEL_WIDTH) + "".join(f"{get(r)!s:<13} " for r in results))
 
     row("status", lambda r: r.get("status", "failed"))
     for key, label in [("adapter_bare", "dev recall: adapter, bare"), ("adapter_in_chat", "dev recall: adapter, in chat"),
@@ -256,7 +256,7 @@ def print_table(results: list[dict]) -> None:
     row("job's own probe recall", lambda r: _pct(r.get("job_probe_recall")))
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
-    row("training tokens", lambda r: r.get("tokens", "-"))
+    row("training tokens (all sources)", lambda r: sum(r["tokens"].values()) if r.get("tokens") else "-")
     row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
         f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
