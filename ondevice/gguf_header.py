@@ -88,6 +88,12 @@ def split_parts(path: Path) -> tuple[Path, ...]:
     return parts
 
 
+def later_split_part(path: Path) -> bool:
+    """True for `x-00002-of-00003.gguf` and after: llama.cpp loads a split model from its first part."""
+    match = SPLIT_NAME.match(Path(path).name)
+    return bool(match) and int(match["no"]) > 1
+
+
 def read_header(path: Path, pick: dict[str, set[int]] | None = None) -> GGUFHeader:
     """The header of `path` and, for a split model, of all its parts.
 

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ondevice.gguf_header import later_split_part
 from ondevice.gguf_info import GgufInfo, GgufReadError, read_gguf_info
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -150,7 +151,7 @@ def discover(home: Path | None = None, extra: list[tuple[str, Path]] = (),
     for source, files in sources:
         for label, path in files:
             real = path.resolve()
-            if real in seen:
+            if real in seen or later_split_part(path):  # a split model is listed by its first part
                 continue
             seen.add(real)
             try:

@@ -72,6 +72,20 @@ def test_a_file_found_twice_is_listed_once(user_home):
     assert [m.source for m in discover(user_home)] == ["LM Studio"]
 
 
+def test_a_split_model_is_listed_once_with_all_its_parts_counted(user_home, model_path):
+    for folder in (".lmstudio/models/tiny", "elsewhere"):
+        (user_home / folder).mkdir(parents=True)
+    first = write_tiny_model(user_home / ".lmstudio/models/tiny/split.gguf", "llama", model_path,
+                             split_max_tensors=8)
+    parts = sorted(first.parent.glob("split-*-of-*.gguf"))
+    whole = write_tiny_model(user_home / "elsewhere/whole.gguf", "llama", model_path)
+    assert len(parts) >= 2 and first == parts[0]
+    found = discover(user_home)
+    assert [m.info.path for m in found] == [first]
+    assert found[0].info.parameters == read_gguf_info(whole).parameters
+    assert found[0].info.size == sum(p.stat().st_size for p in parts)
+
+
 def test_no_other_app_installed_leaves_the_bundled_model(user_home, app):
     models = available_models(app.home)
     assert [m.source for m in models] == ["Bundled"]
@@ -156,7 +170,7 @@ def test_a_damaged_header_is_one_sentence_and_never_hangs(tmp_path):
     for cut in (3, 10, 40, len(good) // 2):
         damaged = tmp_path / f"cut{cut}.gguf"
         damaged.write_bytes(good[:cut])
-        with pytest.raises(GgufReadError, match="not a readable GGUF"):
+        with pytest.raises(GgufReadError, match=f"cut{cut}.gguf is (truncated|not a GGUF model file)"):
             read_gguf_info(damaged)
     # A string array claiming 2**60 entries ends at the file's end, not after 2**60 steps.
     huge = tmp_path / "huge.gguf"
