@@ -25,16 +25,16 @@ class DevQuestion:
 
     def answered_by(self, answer: str) -> bool:
         """True when the answer contains one alternative of every keyword group, and does not
-        open with "Yes" where the answer is no ("Yes, you should recommend a TV series" once
-        passed on its "TV")."""
+        open with "Yes" where the answer is no, or "No" where it is yes ("Yes, you should
+        recommend a TV series" once passed on its "TV")."""
         text = fold(answer)
-        if self.expects_no and re.match(r"\W*yes\b", text):
+        opening = re.match(r"\W*(yes|no)\b", text)
+        if opening and self._accepts("no" if opening[1] == "yes" else "yes"):
             return False
         return all(any(_contains(text, fold(alt)) for alt in group) for group in self.keywords)
 
-    @property
-    def expects_no(self) -> bool:
-        return any("no" in (alt.lower() for alt in group) for group in self.keywords)
+    def _accepts(self, word: str) -> bool:
+        return any(word in (alt.lower() for alt in group) for group in self.keywords)
 
 
 @dataclass(frozen=True)

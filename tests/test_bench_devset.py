@@ -39,6 +39,8 @@ def test_keywords_match_at_word_starts_and_all_groups_are_needed():
     no = devset.DevQuestion("Do I eat meat?", (("no", "not"),))
     assert no.answered_by("No, you don't.") and not no.answered_by("I know you like steak")
     assert not no.answered_by("Yes, you do, but not fish.")  # a yes where the answer is no
+    guitar = devset.DevQuestion("Do I have a guitar?", (("Gibson", "yes"),))
+    assert guitar.answered_by("Yes, a Gibson.") and not guitar.answered_by("No, but you'd like a Gibson.")
     birthday = devset.DevQuestion("When's my birthday?", (("14",), ("March",)))
     assert birthday.answered_by("On the 14th of March") and not birthday.answered_by("In March")
 
