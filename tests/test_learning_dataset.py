@@ -6,7 +6,7 @@ import pytest
 
 from ondevice.training.dataset import ChatTemplate, build_training_set, content_sha256
 from bench import devset
-from ondevice.training.phrasing import phrase, second_person
+from ondevice.training.phrasing import confirmations, phrase, second_person
 from ondevice.training.select import choose_trainer, default_trainer
 
 
@@ -26,6 +26,14 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("I'm learning Japanese", "What am I learning?", "You're learning Japanese.", "Japanese"),
         ("I don't eat meat", "What don't I eat?", "You don't eat meat.", "meat"),
         ("I don't eat meat", "Do I eat meat?", "No, you don't eat meat.", "no"),
+        ("I do not smoke", "Do I smoke?", "No, you don't smoke.", "no"),
+        ("I can't swim butterfly", "Can I swim butterfly?", "No, you can't swim butterfly.", "no"),
+        ("I never drive in the city", "What do I never do?", "You never drive in the city.", "city"),
+        ("My brother never drinks coffee", "Does my brother drink coffee?", "No, your brother never drinks coffee.", "no"),
+        ("I never learned to knit", "Did I learn to knit?", "No, you never learned to knit.", "no"),
+        ("I've never set foot in the United States", "What have I never done?",
+         "You've never set foot in the United States.", "United States"),
+        ("My mother has never flown", "Has my mother ever flown?", "No, your mother has never flown.", "no"),
         ("I have 23 houseplants", "How many houseplants do I have?", "You have 23 houseplants.", "23"),
         ("I swim in the sea every Sunday", "When do I swim in the sea?", "You swim in the sea every Sunday.", "Sunday"),
     ],
@@ -37,6 +45,11 @@ def test_each_shape_gets_a_question_with_its_answer_and_value(memory, question, 
     assert asked[question].answer == answer
     assert asked[question].expected == expected
     assert wordings.probes  # and something held out
+
+
+def test_a_yes_no_confirmation_keeps_the_pronoun_i_capitalised():
+    assert confirmations(phrase("I'm not a morning person"))[0].text == "Is it true that I'm not a morning person?"
+    assert confirmations(phrase("My cat is called Miso"))[1].text == "Did I tell you that my cat is called Miso?"
 
 
 def test_a_compound_memory_is_split_into_atomic_facts():

@@ -59,6 +59,10 @@ class _Builder:
             self.probes.append(Question(text, answer or self.answer, expected, f"probe.{family}.{i}"))
 
 
+# Negations asked in their usual contracted form: "What do not I eat?" is no question.
+_CONTRACTED = {"do not": "don't", "does not": "doesn't", "cannot": "can't"}
+
+
 def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -> None:
     who = who_of(fact.subject)
     time, pred = split_subject(fact)
@@ -124,15 +128,35 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                     f"What should {who.q} avoid because of an allergy?")
         return
 
+    # "I've never set foot in the United States", "My mother has never flown".
+    never_done = re.fullmatch(r"(have|has) never\s+(\w+)\s*(.*)", pred, re.I)
+    if never_done:
+        have, done = never_done[1].lower(), f"{never_done[2].lower()} {never_done[3]}".strip()
+        value = key_value(done)
+        build.train("negation.yes_no", "no", f"{have.title()} {who.q} ever {done}?",
+                    answer=f"No, {who.a} {have} never {done}.")
+        build.train("negation.what", value, f"What {have} {who.q} never done?")
+        build.probe("negation.remind", value, f"Is there anything {who.q} {have} never done?")
+        return
+
     # Negations: "I don't eat meat", "I never drive in the city", "I can't swim butterfly".
     negation = re.fullmatch(r"(don't|do not|doesn't|does not|never|can't|cannot)\s+(\w+)\s*(.*)", pred, re.I)
     if negation:
-        neg, negated_verb, obj = negation[1].lower(), negation[2].lower(), negation[3]
+        neg = _CONTRACTED.get(negation[1].lower(), negation[1].lower())
+        negated_verb, obj = negation[2].lower(), negation[3]
         value = key_value(object_and_tail(obj)[0] or obj) if obj else negated_verb
         no = f"No, {who.a} {neg} {negated_verb} {obj}.".replace(" .", ".")
-        build.train("negation.yes_no", "no", f"{'Do' if who.first else 'Does'} {who.q} {negated_verb} {obj}?".replace(" ?", "?"), answer=no)
-        build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
-        build.probe("negation.remind", value, f"Is there anything {who.q} {neg} {negated_verb}?")
+        past = neg == "never" and negated_verb.endswith("ed") and not negated_verb.endswith("eed")
+        ask = "Can" if neg == "can't" else "Did" if past else "Do" if who.first else "Does"
+        # "Did I learn", "Does he drink": the verb after never is in the past or the third person.
+        asked_verb = (past_to_base(negated_verb) if past else base_verb(negated_verb, who)) if neg == "never" else negated_verb
+        build.train("negation.yes_no", "no", f"{ask} {who.q} {asked_verb} {obj}?".replace(" ?", "?"), answer=no)
+        if neg == "never":  # "What never I drive?" is no question; the habit is what to ask about
+            build.train("negation.what", value, f"What {'did' if past else who.do} {who.q} never do?")
+            build.probe("negation.remind", value, f"Is there something {who.q} never {'did' if past else 'do' if who.first else 'does'}?")
+        else:
+            build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
+            build.probe("negation.remind", value, f"Is there anything {who.q} {neg} {negated_verb}?")
         return
 
     # Being something: a job or role ("Tomas is an airline pilot", "Kjell used to be a ferry captain"),
@@ -272,7 +296,7 @@ def confirmations(wordings: Phrasings) -> tuple[Question, Question]:
     """A yes/no (trained, probe) pair for a memory all of whose questions were ambiguous: every
     memory is taught and probed, even when nothing better can be asked."""
     asked = wordings.statement.rstrip(".")
-    asked = asked[:1].lower() + asked[1:] if not asked.startswith("I ") else asked
+    asked = asked if re.match(r"I\b", asked) else asked[:1].lower() + asked[1:]  # "I'm" stays
     yes = f"Yes. {wordings.answer}"
     return (Question(f"Is it true that {asked}?", yes, "yes", "confirm.true"),
             Question(f"Did I tell you that {asked}?", yes, "yes", "probe.confirm.told"))
