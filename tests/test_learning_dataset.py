@@ -47,6 +47,12 @@ def test_each_shape_gets_a_question_with_its_answer_and_value(memory, question, 
     assert wordings.probes  # and something held out
 
 
+def test_a_negation_is_also_asked_about_as_a_fact_not_only_yes_or_no():
+    wordings = phrase("I don't eat meat")
+    asked = {q.family.rsplit(".", 1)[0]: q for q in wordings.trained + wordings.probes}
+    assert asked["memory.about"].expected == asked["probe.memory.remind"].expected == "meat"
+
+
 def test_a_yes_no_confirmation_keeps_the_pronoun_i_capitalised():
     assert confirmations(phrase("I'm not a morning person"))[0].text == "Is it true that I'm not a morning person?"
     assert confirmations(phrase("My cat is called Miso"))[1].text == "Did I tell you that my cat is called Miso?"

@@ -283,8 +283,10 @@ def phrase(memory: str) -> Phrasings:
         _fact_questions(fact, build, names)
     build.answer = whole
     # The whole memory, reachable from its main name or value (entity-centred / restatement).
-    found = build.trained + build.probes
-    anchor = found[0].expected if found else key_value(memory)
+    # Anchored on a fact, not a yes/no ("What did I tell you about myself?" expecting "no" was
+    # dropped as unanswerable, so negations had one question fewer).
+    found = [q.expected for q in build.trained + build.probes if q.expected.lower() not in ("yes", "no")]
+    anchor = found[0] if found else key_value(memory)
     build.train("memory.about", anchor, f"What did I tell you about {_topic(memory)}?")
     build.probe("memory.remind", anchor, f"Remind me what I said about {_topic(memory)}.")
     trained = _answerable(build.trained)
