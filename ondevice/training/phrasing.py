@@ -59,6 +59,9 @@ class _Builder:
             self.probes.append(Question(text, answer or self.answer, expected, f"probe.{family}.{i}"))
 
 
+# "going to ask", "planning to build", "thinking of getting": an intention and its verb.
+_INTENT = re.compile(r"(going|planning|hoping|thinking) (to|of|about) (\w+)\s*(.*)", re.I)
+_DETERMINERS = {"a", "an", "the", "my", "our", "his", "her", "their", "your"}
 # Negations asked in their usual contracted form: "What do not I eat?" is no question.
 _CONTRACTED = {"do not": "don't", "does not": "doesn't", "cannot": "can't"}
 
@@ -186,6 +189,18 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
             build.probe("place.remind", value, f"Do you know {ask.lower()} {who.q} {who.be}?")
         return
     going = re.fullmatch(r"(?:am|is|are) (\w+ing)\s*(.*)", pred, re.I)
+    intent = going and _INTENT.fullmatch(f"{going[1]} {going[2]}")
+    if intent and intent[3].lower() not in _DETERMINERS:  # "going to ask", not "going to a conference"
+        # An intention: what is planned is the verb after it ("What am I going to do?").
+        doing, prep = intent[1].lower(), intent[2].lower()
+        act = "doing" if prep != "to" else "do"
+        value = key_value(intent[4] or intent[3])
+        build.train("intent.what", value, f"What {who.be} {who.q} {doing} {prep} {act}?",
+                    f"Tell me what {who.q} {who.be} {doing} {prep} {act}.")
+        build.probe("intent.remind", value, f"Do you know what {who.q} {who.be} {doing} {prep} {act}?")
+        if time:
+            build.train("doing.when", key_value(time), f"When {who.be} {who.q} {doing} {prep} {intent[3].lower()} {intent[4]}?".replace(" ?", "?"))
+        return
     if going:
         doing, obj = going[1].lower(), going[2]
         target, tail = object_and_tail(obj)
@@ -193,7 +208,9 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
             target, tail = "", target
         value = key_value(target or tail or doing)
         where = "Where" if tail.lower().startswith("to ") and not target else "What"
-        build.train("doing.what", value, f"{where} {who.be} {who.q} {doing}?", f"{where} {who.be} {who.q} {doing} at the moment?")
+        # "at the moment" only for what is going on now, not for "Next spring I'm travelling".
+        now = f"{where} {who.be} {who.q} {doing} at the moment?" if not time else f"Tell me {where.lower()} {who.q} {who.be} {doing}."
+        build.train("doing.what", value, f"{where} {who.be} {who.q} {doing}?", now)
         build.probe("doing.remind", value, f"Do you know {where.lower()} {who.q} {who.be} {doing}?")
         if time:
             build.train("doing.when", key_value(time), f"When {who.be} {who.q} {doing} {obj}?".replace("  ", " "))
@@ -205,6 +222,18 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         reply = f"{word.capitalize()}, {who.a} {'are' if who.first else 'is'} {'not ' if negated else ''}{quality}."
         build.train("trait.yes_no", word, f"{who.be.capitalize()} {who.q} {quality}?", answer=reply)
         build.probe("trait.remind", word, f"Would you say {who.q} {who.be} {quality}?", answer=reply)
+        return
+
+    # A wish: "I want to write a children's book", "Jonas hopes to run a marathon".
+    wish = re.fullmatch(r"(wants?|hopes?|would like) to (\w+)\s*(.*)", pred, re.I)
+    if wish:
+        wants = "would like" if wish[1].lower() == "would like" else base_verb(wish[1], who)
+        ask = f"What would {who.q} like" if wants == "would like" else f"What {who.do} {who.q} {wants}"
+        value = key_value(wish[3] or wish[2])
+        build.train("intent.what", value, f"{ask} to do?", f"Tell me what {who.q} {wish[1].lower()} to do.")
+        build.probe("intent.remind", value, f"Do you know what {who.q} {wish[1].lower()} to do?")
+        if time:
+            build.train("doing.when", key_value(time), f"When {who.do} {who.q} {wants} to {wish[2].lower()} {wish[3]}?".replace(" ?", "?"))
         return
 
     # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
