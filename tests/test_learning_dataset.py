@@ -36,6 +36,9 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("We are thinking of getting a dog", "What are we thinking of doing?", "You are thinking of getting a dog.", "dog"),
         ("I want to write a book about whales", "What do I want to do?", "You want to write a book about whales.", "whales"),
         ("Next spring I'm travelling to Kyoto", "Tell me where I am travelling.", "Next spring you're travelling to Kyoto.", "Kyoto"),
+        # a verb the subject finder does not list, after a name; a subject the answer is not
+        ("Rannvá earns her living as a lawyer", "What do you know about Rannvá?", "Rannvá earns her living as a lawyer.", "lawyer"),
+        ("My shelves hold about 300 books", "What did I tell you about my shelves?", "Your shelves hold about 300 books.", "300"),
         ("I've never set foot in the United States", "What have I never done?",
          "You've never set foot in the United States.", "United States"),
         ("My mother has never flown", "Has my mother ever flown?", "No, your mother has never flown.", "no"),

@@ -22,7 +22,9 @@ VERBS = frozenset(
     "teaches teach moved move married got get gets can can't cannot don't doesn't didn't never "
     "will won't would joined join started start calls call walks walk drinks drink eats eat "
     "wears wear needs need keeps keep collects collect comes come spends spend does do did "
-    "believes thinks hates hate prefers prefer weighs weigh grows".split()
+    "believes thinks hates hate prefers prefer weighs weigh grows celebrates celebrate earns earn "
+    "holds hold knows know met meets meet makes make made finds find found writes write sings sing "
+    "rides ride keeps kept".split()
 )
 ADVERBS = frozenset("still also often usually always really".split())
 _NAME = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*(?:\s+[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*)*"
@@ -50,6 +52,10 @@ def subject_of(clause: str) -> str | None:
         verb_next = word.lower() in ADVERBS and i + 1 < len(words) and words[i + 1].lower() in VERBS
         if i and (word.lower() in VERBS or word.lower().endswith("n't") or verb_next):
             return " ".join(words[:i])
+    # A verb the list lacks after a name: "Rannvá earns her living as a lawyer".
+    name = re.match(rf"({_NAME}) [a-z]+s\b", clause)
+    if name and name[1].split()[0].lower() not in {"my", "our", "the", "a", "an", "this", "that"}:
+        return name[1]
     return None
 
 

@@ -315,7 +315,7 @@ def phrase(memory: str) -> Phrasings:
     # Anchored on a fact, not a yes/no ("What did I tell you about myself?" expecting "no" was
     # dropped as unanswerable, so negations had one question fewer).
     found = [q.expected for q in build.trained + build.probes if q.expected.lower() not in ("yes", "no")]
-    anchor = found[0] if found else key_value(memory)
+    anchor = found[0] if found else key_value(_without_subject(memory))
     build.train("memory.about", anchor, f"What did I tell you about {_topic(memory)}?")
     build.probe("memory.remind", anchor, f"Remind me what I said about {_topic(memory)}.")
     trained = _answerable(build.trained)
@@ -331,6 +331,12 @@ def confirmations(wordings: Phrasings) -> tuple[Question, Question]:
     yes = f"Yes. {wordings.answer}"
     return (Question(f"Is it true that {asked}?", yes, "yes", "confirm.true"),
             Question(f"Did I tell you that {asked}?", yes, "yes", "probe.confirm.told"))
+
+
+def _without_subject(memory: str) -> str:
+    """The memory after its subject: "What did I tell you about Jonas?" cannot expect "Jonas"."""
+    subject = atomic_facts(memory)[0].subject
+    return memory[len(subject):] if memory.lower().startswith(subject.lower()) else memory
 
 
 def _topic(memory: str) -> str:
