@@ -154,9 +154,14 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         # "Did I learn", "Does he drink": the verb after never is in the past or the third person.
         asked_verb = (past_to_base(negated_verb) if past else base_verb(negated_verb, who)) if neg == "never" else negated_verb
         build.train("negation.yes_no", "no", f"{ask} {who.q} {asked_verb} {obj}?".replace(" ?", "?"), answer=no)
-        if neg == "never":  # "What never I drive?" is no question; the habit is what to ask about
-            build.train("negation.what", value, f"What {'did' if past else who.do} {who.q} never do?")
-            build.probe("negation.remind", value, f"Is there something {who.q} never {'did' if past else 'do' if who.first else 'does'}?")
+        if neg == "never":  # "What never I drive?" is no question: "What do I never open?", "Where do I never drive?"
+            where = "Where" if re.match(r"(in|on|at|near)\b", obj, re.I) else "What"
+            target = "" if where == "Where" else object_and_tail(obj)[0]
+            specific = bool(target) or where == "Where"  # else only "What do I never do?" fits
+            does = "did" if past else who.do
+            build.train("negation.what", value, f"{where} {does} {who.q} never {asked_verb.split()[0] if specific else 'do'}?")
+            build.probe("negation.remind", value, f"Is there {'anywhere' if where == 'Where' else 'anything'} {who.q} "
+                                                   f"never {negated_verb if specific else 'did' if past else does}?")
         else:
             build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
             build.probe("negation.remind", value, f"Is there anything {who.q} {neg} {negated_verb}?")
@@ -192,12 +197,14 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     intent = going and _INTENT.fullmatch(f"{going[1]} {going[2]}")
     if intent and intent[3].lower() not in _DETERMINERS:  # "going to ask", not "going to a conference"
         # An intention: what is planned is the verb after it ("What am I going to do?").
-        doing, prep = intent[1].lower(), intent[2].lower()
+        doing, prep, verb_planned = intent[1].lower(), intent[2].lower(), intent[3].lower()
         act = "doing" if prep != "to" else "do"
         value = key_value(intent[4] or intent[3])
-        build.train("intent.what", value, f"What {who.be} {who.q} {doing} {prep} {act}?",
-                    f"Tell me what {who.q} {who.be} {doing} {prep} {act}.")
-        build.probe("intent.remind", value, f"Do you know what {who.q} {who.be} {doing} {prep} {act}?")
+        # The planned verb first: a person has several plans, so "What am I going to do?" alone is
+        # often one several memories answer (and is then neither trained nor probed).
+        build.train("intent.what", value, f"What {who.be} {who.q} {doing} {prep} {verb_planned}?",
+                    f"What {who.be} {who.q} {doing} {prep} {act}?")
+        build.probe("intent.remind", value, f"Do you know what {who.q} {who.be} {doing} {prep} {verb_planned}?")
         if time:
             build.train("doing.when", key_value(time), f"When {who.be} {who.q} {doing} {prep} {intent[3].lower()} {intent[4]}?".replace(" ?", "?"))
         return
@@ -230,8 +237,8 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         wants = "would like" if wish[1].lower() == "would like" else base_verb(wish[1], who)
         ask = f"What would {who.q} like" if wants == "would like" else f"What {who.do} {who.q} {wants}"
         value = key_value(wish[3] or wish[2])
-        build.train("intent.what", value, f"{ask} to do?", f"Tell me what {who.q} {wish[1].lower()} to do.")
-        build.probe("intent.remind", value, f"Do you know what {who.q} {wish[1].lower()} to do?")
+        build.train("intent.what", value, f"{ask} to {wish[2].lower()}?", f"{ask} to do?")
+        build.probe("intent.remind", value, f"Do you know what {who.q} {wish[1].lower()} to {wish[2].lower()}?")
         if time:
             build.train("doing.when", key_value(time), f"When {who.do} {who.q} {wants} to {wish[2].lower()} {wish[3]}?".replace(" ?", "?"))
         return
