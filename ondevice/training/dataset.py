@@ -182,11 +182,11 @@ def build_training_set(
         system_with_memories: the system prompt chat sends with these memory texts in it. When
             given, every other trained question of a memory is asked with a few other memories
             in the prompt, as chat shows the memories not learned yet: trained only with the
-            bare prompt, the 135M model answered from those instead. A share of those
-            (`reading_share`) is asked once more with the memory itself among them, so the model
-            practises reading its answer from the prompt, as chat needs for every memory not
-            learned.
-        reading_share: the share of those asked again with the memory shown (READING_SHARE).
+            bare prompt, the 135M model answered from those instead. A share of all questions
+            (`reading_share`) is asked once more with the memory itself among other memories
+            (the same others for a question that has them), so the model practises reading its
+            answer from the prompt, as chat needs for every memory not learned.
+        reading_share: the share of questions asked again with the memory shown (READING_SHARE).
 
     Returns:
         (the TrainingSet, a BuildReport of counts and skipped items).
@@ -242,15 +242,18 @@ def build_training_set(
         held = held or [fallback_probe]
         others = [other for other_id, other, _ in kept if other_id != memory_id]
         for index, question in enumerate(trained):
-            system_text = system_prompt
+            system_text, shown = system_prompt, None
             if system_with_memories is not None and others and index % 2 == 1:
                 shown = others_rng.sample(others, others_rng.randint(1, min(MAX_OTHER_MEMORIES, len(others))))
                 system_text = system_with_memories(shown)
-                if reading_rng.random() < reading_share:
-                    # An extra example, not a converted one: every question still trains the weights.
-                    shown.insert(reading_rng.randint(0, len(shown)), text)
-                    add(question.text, question.answer, "memory", memory_id, system_with_memories(shown))
-                    report.reading_practice += 1
+            if system_with_memories is not None and reading_rng.random() < reading_share:
+                # An extra example, not a converted one: every question still trains the weights.
+                # Any question, so yes/no ones practise reading a negation too ("Do I eat meat?").
+                read = list(shown) if shown is not None else reading_rng.sample(
+                    others, reading_rng.randint(min(1, len(others)), min(MAX_OTHER_MEMORIES, len(others))))
+                read.insert(reading_rng.randint(0, len(read)), text)
+                add(question.text, question.answer, "memory", memory_id, system_with_memories(read))
+                report.reading_practice += 1
             add(question.text, question.answer, "memory", memory_id, system_text)
             report.trained_families.add(question.family)
         # Other people's names asked against this one's relation, answered no (PLUM's negative
