@@ -20,6 +20,8 @@ from .english import (
     sentence, split_subject, who_of,
 )
 from .facts import Fact, atomic_facts, clean
+from .intentions import ask_intention, ask_wish
+from .negations import ask_negation
 
 @dataclass(frozen=True)
 class Question:
@@ -57,13 +59,6 @@ class _Builder:
     def probe(self, family: str, expected: str, *texts: str, answer: str | None = None) -> None:
         for i, text in enumerate(texts):
             self.probes.append(Question(text, answer or self.answer, expected, f"probe.{family}.{i}"))
-
-
-# "going to ask", "planning to build", "thinking of getting": an intention and its verb.
-_INTENT = re.compile(r"(going|planning|hoping|thinking) (to|of|about) (\w+)\s*(.*)", re.I)
-_DETERMINERS = {"a", "an", "the", "my", "our", "his", "her", "their", "your"}
-# Negations asked in their usual contracted form: "What do not I eat?" is no question.
-_CONTRACTED = {"do not": "don't", "does not": "doesn't", "cannot": "can't"}
 
 
 def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -> None:
@@ -131,40 +126,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                     f"What should {who.q} avoid because of an allergy?")
         return
 
-    # "I've never set foot in the United States", "My mother has never flown".
-    never_done = re.fullmatch(r"(have|has) never\s+(\w+)\s*(.*)", pred, re.I)
-    if never_done:
-        have, done = never_done[1].lower(), f"{never_done[2].lower()} {never_done[3]}".strip()
-        value = key_value(done)
-        build.train("negation.yes_no", "no", f"{have.title()} {who.q} ever {done}?",
-                    answer=f"No, {who.a} {have} never {done}.")
-        build.train("negation.what", value, f"What {have} {who.q} never done?")
-        build.probe("negation.remind", value, f"Is there anything {who.q} {have} never done?")
-        return
-
-    # Negations: "I don't eat meat", "I never drive in the city", "I can't swim butterfly".
-    negation = re.fullmatch(r"(don't|do not|doesn't|does not|never|can't|cannot)\s+(\w+)\s*(.*)", pred, re.I)
-    if negation:
-        neg = _CONTRACTED.get(negation[1].lower(), negation[1].lower())
-        negated_verb, obj = negation[2].lower(), negation[3]
-        value = key_value(object_and_tail(obj)[0] or obj) if obj else negated_verb
-        no = f"No, {who.a} {neg} {negated_verb} {obj}.".replace(" .", ".")
-        past = neg == "never" and negated_verb.endswith("ed") and not negated_verb.endswith("eed")
-        ask = "Can" if neg == "can't" else "Did" if past else "Do" if who.first else "Does"
-        # "Did I learn", "Does he drink": the verb after never is in the past or the third person.
-        asked_verb = (past_to_base(negated_verb) if past else base_verb(negated_verb, who)) if neg == "never" else negated_verb
-        build.train("negation.yes_no", "no", f"{ask} {who.q} {asked_verb} {obj}?".replace(" ?", "?"), answer=no)
-        if neg == "never":  # "What never I drive?" is no question: "What do I never open?", "Where do I never drive?"
-            where = "Where" if re.match(r"(in|on|at|near)\b", obj, re.I) else "What"
-            target = "" if where == "Where" else object_and_tail(obj)[0]
-            specific = bool(target) or where == "Where"  # else only "What do I never do?" fits
-            does = "did" if past else who.do
-            build.train("negation.what", value, f"{where} {does} {who.q} never {asked_verb.split()[0] if specific else 'do'}?")
-            build.probe("negation.remind", value, f"Is there {'anywhere' if where == 'Where' else 'anything'} {who.q} "
-                                                   f"never {negated_verb if specific else 'did' if past else does}?")
-        else:
-            build.train("negation.what", value, f"What {neg} {who.q} {negated_verb}?")
-            build.probe("negation.remind", value, f"Is there anything {who.q} {neg} {negated_verb}?")
+    if ask_negation(pred, who, build):
         return
 
     # Being something: a job or role ("Tomas is an airline pilot", "Kjell used to be a ferry captain"),
@@ -194,19 +156,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
             build.probe("place.remind", value, f"Do you know {ask.lower()} {who.q} {who.be}?")
         return
     going = re.fullmatch(r"(?:am|is|are) (\w+ing)\s*(.*)", pred, re.I)
-    intent = going and _INTENT.fullmatch(f"{going[1]} {going[2]}")
-    if intent and intent[3].lower() not in _DETERMINERS:  # "going to ask", not "going to a conference"
-        # An intention: what is planned is the verb after it ("What am I going to do?").
-        doing, prep, verb_planned = intent[1].lower(), intent[2].lower(), intent[3].lower()
-        act = "doing" if prep != "to" else "do"
-        value = key_value(intent[4] or intent[3])
-        # The planned verb first: a person has several plans, so "What am I going to do?" alone is
-        # often one several memories answer (and is then neither trained nor probed).
-        build.train("intent.what", value, f"What {who.be} {who.q} {doing} {prep} {verb_planned}?",
-                    f"What {who.be} {who.q} {doing} {prep} {act}?")
-        build.probe("intent.remind", value, f"Do you know what {who.q} {who.be} {doing} {prep} {verb_planned}?")
-        if time:
-            build.train("doing.when", key_value(time), f"When {who.be} {who.q} {doing} {prep} {intent[3].lower()} {intent[4]}?".replace(" ?", "?"))
+    if going and ask_intention(f"{going[1]} {going[2]}", who, time, build):
         return
     if going:
         doing, obj = going[1].lower(), going[2]
@@ -231,16 +181,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("trait.remind", word, f"Would you say {who.q} {who.be} {quality}?", answer=reply)
         return
 
-    # A wish: "I want to write a children's book", "Jonas hopes to run a marathon".
-    wish = re.fullmatch(r"(wants?|hopes?|would like) to (\w+)\s*(.*)", pred, re.I)
-    if wish:
-        wants = "would like" if wish[1].lower() == "would like" else base_verb(wish[1], who)
-        ask = f"What would {who.q} like" if wants == "would like" else f"What {who.do} {who.q} {wants}"
-        value = key_value(wish[3] or wish[2])
-        build.train("intent.what", value, f"{ask} to {wish[2].lower()}?", f"{ask} to do?")
-        build.probe("intent.remind", value, f"Do you know what {who.q} {wish[1].lower()} to {wish[2].lower()}?")
-        if time:
-            build.train("doing.when", key_value(time), f"When {who.do} {who.q} {wants} to {wish[2].lower()} {wish[3]}?".replace(" ?", "?"))
+    if ask_wish(pred, who, time, build):
         return
 
     # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
