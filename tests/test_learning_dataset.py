@@ -37,6 +37,12 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("We are thinking of getting a dog", "What are we thinking of getting?", "You are thinking of getting a dog.", "dog"),
         ("I want to write a book about whales", "What do I want to write?", "You want to write a book about whales.", "whales"),
         ("Next spring I'm travelling to Kyoto", "Tell me where I am travelling.", "Next spring you're travelling to Kyoto.", "Kyoto"),
+        # irregular and -ted pasts, a present perfect, a possessive after a name
+        ("I bought my guitar in Kraków", "What did I buy in Kraków?", "You bought your guitar in Kraków.", "guitar"),
+        ("I visited Iceland in 2019", "When did I visit Iceland?", "You visited Iceland in 2019.", "2019"),
+        ("I've run eleven marathons", "What have I run?", "You've run eleven marathons.", "eleven"),
+        ("My daughter Lumi's birthday is on the 2nd of August", "When is Lumi's birthday?",
+         "Lumi's birthday is on the 2nd of August.", "2nd"),
         # a verb the subject finder does not list, after a name; a subject the answer is not
         ("Rannvá earns her living as a lawyer", "What do you know about Rannvá?", "Rannvá earns her living as a lawyer.", "lawyer"),
         ("My shelves hold about 300 books", "What did I tell you about my shelves?", "Your shelves hold about 300 books.", "300"),

@@ -134,12 +134,24 @@ def object_and_tail(rest: str) -> tuple[str, str]:
     return rest[:cut].strip(), rest[cut:].strip()
 
 
+# Simple pasts a memory may use, with the base a "did" question needs ("Where did I buy ...?").
+IRREGULAR_PAST = {
+    "grew": "grow", "got": "get", "ran": "run", "went": "go", "took": "take", "swam": "swim", "had": "have",
+    "bought": "buy", "made": "make", "met": "meet", "found": "find", "saw": "see", "gave": "give",
+    "wrote": "write", "sold": "sell", "built": "build", "left": "leave", "won": "win", "lost": "lose",
+    "began": "begin", "became": "become", "broke": "break", "came": "come", "drove": "drive", "flew": "fly",
+    "knew": "know", "paid": "pay", "sang": "sing", "spent": "spend", "taught": "teach", "told": "tell",
+    "wore": "wear", "caught": "catch", "fell": "fall", "felt": "feel", "kept": "keep", "rode": "ride",
+}
+
+
 def past_to_base(verb_phrase: str) -> str:
     first, _, rest = verb_phrase.partition(" ")
-    irregular = {"grew": "grow", "got": "get", "ran": "run", "went": "go", "took": "take", "swam": "swim", "had": "have"}
-    base = irregular.get(first, first[:-2] if first.endswith("ied") is False and first.endswith("ed") else first)
+    if first in IRREGULAR_PAST:
+        return f"{IRREGULAR_PAST[first]} {rest}".strip()
+    base = first[:-2] if first.endswith("ed") else first
     if first.endswith("ied"):
         base = first[:-3] + "y"
-    elif first.endswith("ved") or first.endswith("ted") and not first.endswith("tted"):
+    elif first.endswith(("ved", "ated", "oted", "uted")):  # moved, graduated, voted; not visited, waited
         base = first[:-1]
     return f"{base} {rest}".strip()

@@ -92,7 +92,8 @@ def atomic_facts(memory: str) -> list[Fact]:
         if apposition:  # "my son Eirik" -> "My son is called Eirik." and "Eirik ..."
             relation, name = apposition[1], apposition[2]
             facts.append(Fact(relation, f"{relation} is called {name}"))
-            facts.append(Fact(name, clause[len(relation) + 1:]))
+            # "my daughter Lumi's birthday is ..." is about Lumi's birthday, not about Lumi.
+            facts.append(Fact(name + (apposition[3] or ""), clause[len(relation) + 1:]))
         else:
             facts.append(Fact(subject or clause, clause))
     unique = {fact.text.lower(): fact for fact in facts}  # "... and plays" repeats the apposition

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 from .english import (
-    NUMBER_WORDS, TIME_PHRASE, base_verb, key_value, object_and_tail, past_to_base, second_person,
-    sentence, split_subject, who_of,
+    IRREGULAR_PAST, NUMBER_WORDS, TIME_PHRASE, base_verb, key_value, object_and_tail, past_to_base, second_person,
+    Who, sentence, split_subject, who_of,
 )
 from .facts import Fact, atomic_facts, clean
 from .intentions import ask_intention, ask_wish
@@ -181,7 +181,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("trait.remind", word, f"Would you say {who.q} {who.be} {quality}?", answer=reply)
         return
 
-    if ask_wish(pred, who, time, build):
+    if ask_wish(pred, who, time, build) or _ask_perfect(pred, who, build):
         return
 
     # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
@@ -196,7 +196,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         return
     particle = re.match(r"(up in|up|in|at|on|near|along|to|from|as|for)\b\s*(.*)", rest, re.I)
     time_match = TIME_PHRASE.search(pred) or (TIME_PHRASE.search(time) if time else None)
-    did = "did" if verb_low.endswith("ed") or verb_low in {"grew", "got", "ran", "went", "took", "swam", "had"} else who.do
+    did = "did" if (verb_low.endswith("ed") and not verb_low.endswith("eed")) or verb_low in IRREGULAR_PAST else who.do
     q_base = base if did != "did" else past_to_base(base)
     says = verb if who.first else verb_low  # "I drive" / "Jonas drives"
     if particle and particle[1].lower() not in {"as", "for"}:  # "live in X", "swim in the sea ..."
@@ -235,6 +235,26 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
     if not who.first:
         build.train("entity.about", value, f"What do you know about {who.q}?")
+
+
+# "have run", "has visited", "have been": a present perfect, not a possession ("What do I have?").
+_PERFECT = re.compile(r"(have|has) (\w{3,}ed|\w+en|been|run|done|won|read|made|had|met|found|bought|built|lost|swum|sung)\s+(.+)", re.I)
+
+
+def _ask_perfect(pred: str, who: Who, build: _Builder) -> bool:
+    """Questions for "I've run eleven marathons", "Jonas has been to Japan"; False otherwise."""
+    perfect = _PERFECT.fullmatch(pred)
+    if not perfect:
+        return False
+    have, done, rest = perfect[1].lower(), perfect[2].lower(), perfect[3]
+    value = key_value(rest)
+    been_to = done == "been" and rest.lower().startswith("to ")
+    what = f"Where {have} {who.q} been?" if been_to else f"What {have} {who.q} {done}?"
+    build.train("perfect.what", value, what)
+    build.train("perfect.yes_no", "yes", f"{have.title()} {who.q} {done} {rest}?",
+                answer=f"Yes, {who.a} {have} {done} {second_person(rest)}.")
+    build.probe("perfect.remind", value, f"Do you remember {'where' if been_to else 'what'} {who.q} {have} {'been' if been_to else done}?")
+    return True
 
 
 def phrase(memory: str) -> Phrasings:
