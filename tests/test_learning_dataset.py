@@ -37,6 +37,7 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("We are thinking of getting a dog", "What are we thinking of getting?", "You are thinking of getting a dog.", "dog"),
         ("I want to write a book about whales", "What do I want to write?", "You want to write a book about whales.", "whales"),
         ("Next spring I'm travelling to Kyoto", "Tell me where I am travelling.", "Next spring you're travelling to Kyoto.", "Kyoto"),
+        ("My parents live in Bodø", "Where do my parents live?", "Your parents live in Bodø.", "Bodø"),
         # irregular and -ted pasts, a present perfect, a possessive after a name
         ("I bought my guitar in Kraków", "What did I buy in Kraków?", "You bought your guitar in Kraków.", "guitar"),
         ("I visited Iceland in 2019", "When did I visit Iceland?", "You visited Iceland in 2019.", "2019"),

@@ -89,7 +89,11 @@ def who_of(subject: str) -> Who:
     answer = second_person(subject)
     q = subject[:1].lower() + subject[1:] if low.startswith(("my ", "our ")) else subject
     a = answer[:1].lower() + answer[1:] if low.startswith(("my ", "our ")) else answer
-    return Who(q, a, "does", "is", q + ("'" if q.endswith("s") else "'s"), False)
+    last = low.split()[-1] if low.split() else ""
+    # "Where do my parents live?": a plural after my/our ("my boss", "my bus" are not plural).
+    plural = low.startswith(("my ", "our ")) and (last in {"children", "people", "kids"} or (
+        last.endswith("s") and not last.endswith(("ss", "us", "is", "'s", "’s"))))
+    return Who(q, a, "do" if plural else "does", "are" if plural else "is", q + ("'" if plural and q.endswith("s") else "'s"), False)
 
 
 def split_subject(fact: Fact) -> tuple[str, str]:
