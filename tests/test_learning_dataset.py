@@ -38,6 +38,8 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("I want to write a book about whales", "What do I want to write?", "You want to write a book about whales.", "whales"),
         ("Next spring I'm travelling to Kyoto", "Tell me where I am travelling.", "Next spring you're travelling to Kyoto.", "Kyoto"),
         ("My parents live in Bodø", "Where do my parents live?", "Your parents live in Bodø.", "Bodø"),
+        ("My mother's birthday is on New Year's Day", "When is my mother's birthday?",
+         "Your mother's birthday is on New Year's Day.", "New Year's"),
         # irregular and -ted pasts, a present perfect, a possessive after a name
         ("I bought my guitar in Kraków", "What did I buy in Kraków?", "You bought your guitar in Kraków.", "guitar"),
         ("I visited Iceland in 2019", "When did I visit Iceland?", "You visited Iceland in 2019.", "2019"),

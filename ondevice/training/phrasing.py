@@ -151,7 +151,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         else:
             when = re.match(r"(?:the )?\d|(?:the )?(?:first|second|third|\d+(?:st|nd|rd|th))", where, re.I) and re.search(
                 r"january|february|march|april|may|june|july|august|september|october|november|december", where, re.I)
-            ask = "When" if when else "Where"
+            ask = "When" if when or who.q.lower().endswith(("birthday", "anniversary", "wedding")) else "Where"
             build.train("place.where", value, f"{ask} {who.be} {who.q}?", f"Tell me {ask.lower()} {who.q} {who.be}.")
             build.probe("place.remind", value, f"Do you know {ask.lower()} {who.q} {who.be}?")
         return
