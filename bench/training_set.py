@@ -1,7 +1,8 @@
 """What the training generator makes of the development set, without training (seconds).
 
 For the first N dev memories: how many get a training question and a probe, question examples,
-personal training tokens, per-shape coverage, and how many of the dev set's own questions the
+personal training tokens, per-shape coverage, how many have no probe asking for a fact (so can
+never leave chat's prompt), and how many of the dev set's own questions the
 generator trains word for word (those are not transfer). Prints one JSON line per N.
 
 Usage: .venv/bin/python bench/training_set.py [--memories 20 156]
@@ -25,6 +26,7 @@ def coverage(n: int) -> dict:
 
     from app.prompt import SYSTEM_PROMPT, system_message
     from ondevice.models import bundled_model_path
+    from ondevice.evaluation import asks_for_a_fact
     from ondevice.training.dataset import ChatTemplate, build_training_set
 
     path = bundled_model_path()
@@ -42,10 +44,12 @@ def coverage(n: int) -> dict:
         tally[0] += i in taught
         tally[1] += 1
     dev_questions = [q.question.lower() for m in memories for q in m.questions]
+    # A memory leaves chat's prompt only on a probe asking for a fact (a yes/no is no evidence).
+    fact_probed = {p.memory_id for p in dataset.probes if asks_for_a_fact(p.expected)}
     return {
         "memories": n, "with_a_question": len(taught), "probed": len({p.memory_id for p in dataset.probes}),
         "question_examples": built.counts.get("memory", 0), "reading_practice": built.reading_practice,
-        "probes": len(dataset.probes),
+        "probes": len(dataset.probes), "no_fact_probe": len(memories) - len(fact_probed),
         "personal_tokens": built.tokens.get("memory", 0) + built.tokens.get("statement", 0),
         "dev_questions_trained_verbatim": f"{sum(q in asked for q in dev_questions)} of {len(dev_questions)}",
         "probes_in_training": sum(p.question.lower() in asked for p in dataset.probes),

@@ -38,6 +38,9 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("I want to write a book about whales", "What do I want to write?", "You want to write a book about whales.", "whales"),
         ("Next spring I'm travelling to Kyoto", "Tell me where I am travelling.", "Next spring you're travelling to Kyoto.", "Kyoto"),
         ("My parents live in Bodø", "Where do my parents live?", "Your parents live in Bodø.", "Bodø"),
+        # the thing named, since "What do I have?" is one many memories answer
+        ("I have an old Nikon film camera", "Which camera do I have?", "You have an old Nikon film camera.", "Nikon"),
+        ("I own a sailing boat called Måke", "What is my boat called?", "You own a sailing boat called Måke.", "Måke"),
         ("My mother's birthday is on New Year's Day", "When is my mother's birthday?",
          "Your mother's birthday is on New Year's Day.", "New Year's"),
         # irregular and -ted pasts, a present perfect, a possessive after a name

@@ -221,6 +221,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                         f"What {did} {who.q} {q_base}?")
             if verb_low in {"play", "plays"} and obj.lower().startswith("the "):
                 build.train("verb.instrument", value, f"What instrument {did} {who.q} play?")
+            _ask_which(obj, f"{did} {who.q} {q_base}", f"{who.q} {says}", who, build)
             # With its tail too: among 200 memories "what I have" has many answers and is dropped
             # as ambiguous, while "what I have in my study" still asks for one fact.
             build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?",
@@ -235,6 +236,25 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
     if not who.first:
         build.train("entity.about", value, f"What do you know about {who.q}?")
+
+
+def _ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> None:
+    """A question naming the thing ("Which camera do I have?" for "an old Nikon film camera",
+    "What is my boat called?" for "a sailing boat called Måke"): "What do I have?" is one
+    that many memories answer, so it is dropped as ambiguous and such a memory had only a yes/no."""
+    words = re.sub(r"^(?:a|an|the|my|our|his|her|their)\s+", "", obj, flags=re.I).split()
+    if " called " in f" {' '.join(words)} ":
+        cut = words.index("called")
+        if cut and cut + 1 < len(words):
+            head, name = words[cut - 1], " ".join(words[cut + 1:])
+            build.train("verb.called", key_value(name), f"What is {who.poss} {head} called?")
+            build.probe("verb.called.remind", key_value(name), f"Do you know the name of {who.poss} {head}?")
+        return
+    if len(words) < 2 or "of" in words or not words[-1][:1].islower():  # "the cello", "Subaru Outback"
+        return
+    head, modifiers = words[-1], " ".join(words[:-1])
+    build.train("verb.which", key_value(modifiers), f"Which {head} {asked}?")
+    build.probe("verb.which.remind", key_value(modifiers), f"Do you know which {head} {told}?")
 
 
 # "have run", "has visited", "have been": a present perfect, not a possession ("What do I have?").
