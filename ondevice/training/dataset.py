@@ -22,10 +22,11 @@ from .types import Example, Probe, TrainingSet
 REPLAY_SHARE = 0.3
 # Up to this many other memories go in the system prompt of a question asked "as in chat".
 MAX_OTHER_MEMORIES = 6
-# Share of those questions whose own memory is among the others (reading practice, as RAFT
-# trains with the right document among distractors). Off by default: at 0.5 a 100-memory night
-# answered 65% in chat instead of 47%, but a 4-memory night recalled 2 of 6 probes from the
-# weights instead of 5 of 6 and no memory left the prompt instead of 3 (bench/learning.py --reading-share).
+# Share of trained questions asked once more with their own memory among other memories in the
+# prompt (reading practice, as RAFT trains with the right document among distractors). Off by
+# default: at 0.5 a 100-memory night answered 64% in chat instead of 47%, but on 4 memories the
+# weights recalled 3 of 6 probes instead of 5 (llama.cpp) and with MLX no memory passed chat's
+# prompt, so none left it (bench/learning.py --reading-share; README, Known limits).
 READING_SHARE = 0.0
 # Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
 PROBES_PER_MEMORY = 2
