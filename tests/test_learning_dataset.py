@@ -47,6 +47,7 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("I bought my guitar in Kraków", "What did I buy in Kraków?", "You bought your guitar in Kraków.", "guitar"),
         ("I visited Iceland in 2019", "When did I visit Iceland?", "You visited Iceland in 2019.", "2019"),
         ("I've run eleven marathons", "What have I run?", "You've run eleven marathons.", "eleven"),
+        ("I have seven children", "How many children do I have?", "You have seven children.", "seven"),
         ("My daughter Lumi's birthday is on the 2nd of August", "When is Lumi's birthday?",
          "Lumi's birthday is on the 2nd of August.", "2nd"),
         # a verb the subject finder does not list, after a name; a subject the answer is not

@@ -243,9 +243,9 @@ def _ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> No
     "What is my boat called?" for "a sailing boat called Måke"): "What do I have?" is one
     that many memories answer, so it is dropped as ambiguous and such a memory had only a yes/no."""
     words = re.sub(r"^(?:a|an|the|my|our|his|her|their)\s+", "", obj, flags=re.I).split()
-    if " called " in f" {' '.join(words)} ":
+    if "called" in words:
         cut = words.index("called")
-        if cut and cut + 1 < len(words):
+        if 0 < cut < len(words) - 1:
             head, name = words[cut - 1], " ".join(words[cut + 1:])
             build.train("verb.called", key_value(name), f"What is {who.poss} {head} called?")
             build.probe("verb.called.remind", key_value(name), f"Do you know the name of {who.poss} {head}?")
@@ -258,7 +258,8 @@ def _ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> No
 
 
 # "have run", "has visited", "have been": a present perfect, not a possession ("What do I have?").
-_PERFECT = re.compile(r"(have|has) (\w{3,}ed|\w+en|been|run|done|won|read|made|had|met|found|bought|built|lost|swum|sung)\s+(.+)", re.I)
+_PERFECT = re.compile(r"(have|has) (\w{3,}ed|been|seen|done|run|won|read|made|had|met|found|bought|built|lost|swum|sung|"
+                      r"taken|given|written|eaten|driven|ridden|broken|chosen|spoken|flown|grown|known)\s+(.+)", re.I)
 
 
 def _ask_perfect(pred: str, who: Who, build: _Builder) -> bool:
@@ -268,12 +269,11 @@ def _ask_perfect(pred: str, who: Who, build: _Builder) -> bool:
         return False
     have, done, rest = perfect[1].lower(), perfect[2].lower(), perfect[3]
     value = key_value(rest)
-    been_to = done == "been" and rest.lower().startswith("to ")
-    what = f"Where {have} {who.q} been?" if been_to else f"What {have} {who.q} {done}?"
-    build.train("perfect.what", value, what)
+    ask = "Where" if rest.lower().startswith("to ") else "What"  # "been to Japan", "flown to Rome"
+    build.train("perfect.what", value, f"{ask} {have} {who.q} {done}?")
     build.train("perfect.yes_no", "yes", f"{have.title()} {who.q} {done} {rest}?",
                 answer=f"Yes, {who.a} {have} {done} {second_person(rest)}.")
-    build.probe("perfect.remind", value, f"Do you remember {'where' if been_to else 'what'} {who.q} {have} {'been' if been_to else done}?")
+    build.probe("perfect.remind", value, f"Do you remember {ask.lower()} {who.q} {have} {done}?")
     return True
 
 
