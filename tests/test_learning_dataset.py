@@ -32,6 +32,7 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("I never open work email after dinner", "What do I never open?", "You never open work email after dinner.", "email"),
         ("My brother never drinks coffee", "Does my brother drink coffee?", "No, your brother never drinks coffee.", "no"),
         ("I never learned to knit", "Did I learn to knit?", "No, you never learned to knit.", "no"),
+        ("I never bought a car", "Did I buy a car?", "No, you never bought a car.", "no"),
         ("I'm going to ask Dr. Halvorsen for a sabbatical", "What am I going to ask?",
          "You're going to ask Dr. Halvorsen for a sabbatical.", "Dr. Halvorsen"),
         ("We are thinking of getting a dog", "What are we thinking of getting?", "You are thinking of getting a dog.", "dog"),

@@ -149,6 +149,12 @@ IRREGULAR_PAST = {
 }
 
 
+def is_past(verb: str) -> bool:
+    """A simple past ("learned", "bought"), so its question takes "did" ("need" is not one)."""
+    low = verb.lower()
+    return (low.endswith("ed") and not low.endswith("eed")) or low in IRREGULAR_PAST
+
+
 def past_to_base(verb_phrase: str) -> str:
     first, _, rest = verb_phrase.partition(" ")
     if first in IRREGULAR_PAST:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .english import Who, base_verb, key_value, object_and_tail, past_to_base
+from .english import Who, base_verb, is_past, key_value, object_and_tail, past_to_base
 
 if TYPE_CHECKING:
     from .phrasing import _Builder
@@ -48,7 +48,7 @@ def _negated(pred: str, who: Who, build: "_Builder") -> bool:
     negated_verb, obj = negation[2].lower(), negation[3]
     value = key_value(object_and_tail(obj)[0] or obj) if obj else negated_verb
     no = f"No, {who.a} {neg} {negated_verb} {obj}.".replace(" .", ".")
-    past = neg == "never" and negated_verb.endswith("ed") and not negated_verb.endswith("eed")
+    past = neg == "never" and is_past(negated_verb)  # "never bought" asks "Did I buy"
     ask = "Can" if neg == "can't" else "Did" if past else "Do" if who.first else "Does"
     # "Did I learn", "Does he drink": the verb after never is in the past or the third person.
     asked_verb = (past_to_base(negated_verb) if past else base_verb(negated_verb, who)) if neg == "never" else negated_verb

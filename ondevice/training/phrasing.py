@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from .english import (
-    IRREGULAR_PAST, NUMBER_WORDS, TIME_PHRASE, base_verb, key_value, object_and_tail, past_to_base, second_person,
+    NUMBER_WORDS, TIME_PHRASE, base_verb, is_past, key_value, object_and_tail, past_to_base, second_person,
     Who, sentence, split_subject, who_of,
 )
 from .facts import Fact, atomic_facts, clean
@@ -196,7 +196,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         return
     particle = re.match(r"(up in|up|in|at|on|near|along|to|from|as|for)\b\s*(.*)", rest, re.I)
     time_match = TIME_PHRASE.search(pred) or (TIME_PHRASE.search(time) if time else None)
-    did = "did" if (verb_low.endswith("ed") and not verb_low.endswith("eed")) or verb_low in IRREGULAR_PAST else who.do
+    did = "did" if is_past(verb_low) else who.do
     q_base = base if did != "did" else past_to_base(base)
     says = verb if who.first else verb_low  # "I drive" / "Jonas drives"
     if particle and particle[1].lower() not in {"as", "for"}:  # "live in X", "swim in the sea ..."
