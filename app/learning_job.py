@@ -20,6 +20,7 @@ from app.learned_check import learned_from_weights, learned_in_chat, recall_summ
 from app.memory_conflicts import without_superseded
 from app.nightly_proposals import ProposalStep, propose_new_turns
 from app.prompt import SYSTEM_PROMPT, system_message
+from app.reading_practice import last_pace, reading_plan
 from app.run_progress import ProgressClock, ProgressEvent
 from app.run_report import Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
@@ -28,7 +29,7 @@ from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
 from ondevice.architectures import LearnCheck, can_learn, family_defaults
 from ondevice.models import ModelFileError
-from ondevice.training.dataset import READING_SHARE, ChatTemplate, build_training_set
+from ondevice.training.dataset import ChatTemplate, build_training_set
 from ondevice.training.replay import base_answers
 from ondevice.training.abi import AbiMismatch
 from ondevice.training.select import choose_trainer, trainer_class
@@ -66,7 +67,9 @@ class JobOptions:
     # trainer's defaults, and passes over the set, before sizing to the set.
     tuning: dict = field(default_factory=dict)
     epochs: float = EPOCHS
-    reading_share: float = READING_SHARE  # bench/learning.py --reading-share
+    # None: on when the night cannot cover the set (app/reading_practice.py); bench/learning.py
+    # --reading-share sets it.
+    reading_share: float | None = None
 
 
 def learn_check(app: Nocturne, trainer: str | None = None) -> LearnCheck:
@@ -319,12 +322,27 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     memories, conflicts = without_superseded(memories)
     report.superseded = sorted(c.older_id for c in conflicts)
     count_tokens = _token_counter(model.path)
-    dataset, built = build_training_set(
-        memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
-        feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
-        system_with_memories=lambda texts: system_message(texts)["content"],
-        reading_share=options.reading_share,
-    )
+
+    def build(reading_share: float):
+        return build_training_set(
+            memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
+            feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
+            system_with_memories=lambda texts: system_message(texts)["content"],
+            reading_share=reading_share,
+        )
+
+    budget = max_minutes or (app.settings.get("learning_minutes") if options.args is None else None)
+    defaults = family_defaults(trainer_cls.default_args, model.path)
+    dataset, built = build(options.reading_share or 0.0)
+    args = planned_args(defaults, options, len(dataset.examples), budget, threads)
+    if options.reading_share is None:
+        pace = last_pace(TrainingRuns(app.store).reports(limit=20), name, model.sha256)
+        plan = reading_plan(args.iterations, args.max_minutes, pace)
+        report.reading_practice = plan.reason
+        if plan.share:  # the same set plus the reading examples (the same seed)
+            dataset, built = build(plan.share)
+            args = planned_args(defaults, options, len(dataset.examples), budget, threads)
+    report.reading_examples = built.reading_practice
     log += [f"left out {item}" for item in built.skipped_secrets + built.skipped_control_text]
     report.examples, report.tokens = built.counts, built.tokens
     report.memories_trained = len(built.memories_used)
@@ -334,10 +352,6 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if not built.memories_used:
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
-
-    budget = max_minutes or (app.settings.get("learning_minutes") if options.args is None else None)
-    defaults = family_defaults(trainer_cls.default_args, model.path)
-    args = planned_args(defaults, options, len(dataset.examples), budget, threads)
     report.budget_minutes = args.max_minutes
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})

@@ -154,6 +154,9 @@ class RunReport:
     wall_seconds: float | None = None
     training_seconds: float | None = None
     budget_minutes: float | None = None  # the night's training time it was allowed
+    # Whether questions were also asked with their memory shown, and why (app/reading_practice.py).
+    reading_practice: str | None = None
+    reading_examples: int = 0
     tokens_per_s: float | None = None
     final_loss: float | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)

@@ -191,7 +191,8 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
         "steps": report.trainer_metrics.get("steps"),  # fewer than planned when the budget ran out
         "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
-        "reading_share": options.reading_share,
+        "reading_share": options.reading_share,  # None: the job's own choice (reading_practice says)
+        "reading_examples": report.reading_examples, "reading_practice": report.reading_practice,
         "peak_rss_mb": max(report.trainer_metrics.get("peak_rss_mb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **saved_answers(memories, conditions, trained_questions),
     }
@@ -231,6 +232,10 @@ def rescored(result: dict) -> dict:
     return {**result, **scored(memories, conditions, result.get("trained_questions"))}
 
 
+def _or_dash(value, missing: str) -> str:
+    return missing if value is None else str(value)
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -260,7 +265,8 @@ def print_table(results: list[dict]) -> None:
     row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
         f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
-    row("reading practice share", lambda r: r.get("reading_share", "-"))
+    row("reading practice share (examples)",
+        lambda r: f"{_or_dash(r.get('reading_share'), 'job')} ({_or_dash(r.get('reading_examples'), '-')})")
     row("wall time (job)", lambda r: "-" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min")
     row("peak RSS", lambda r: "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f} MB")
     shapes = sorted({s for r in results for s in r.get("by_shape", {}).get("adapter_bare", {})})
@@ -289,7 +295,8 @@ def main() -> int:
     parser.add_argument("--targets", nargs="+", help="tensor kinds to adapt, e.g. attn_q attn_k attn_v attn_output")
     parser.add_argument("--epochs", type=float, help="passes over the training set (default: the job's)")
     parser.add_argument("--reading-share", type=float,
-                        help="share of in-context questions that show their own memory (default: the job's)")
+                        help="share of questions asked again with their own memory among others in the prompt "
+                             "(default: the job's choice, off on a first night: app/reading_practice.py)")
     parser.add_argument("--rescore", nargs="+", metavar="JSON",
                         help="print saved runs (--out files) again, scored with today's keywords; runs nothing")
     parser.add_argument("--tuning", help=argparse.SUPPRESS)

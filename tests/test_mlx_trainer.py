@@ -282,6 +282,13 @@ def test_training_lowers_loss_and_llama_cpp_loads_the_adapter(
     assert metrics["train_tokens"] > 0 and metrics["tokens_per_s"] > 0
     assert 100 < metrics["peak_rss_mb"] < 8000
     assert events[-1]["stage"] == "export"
+    # The next night reads this trainer's pace from these metrics (app/reading_practice.py).
+    from app.reading_practice import last_pace
+    from app.run_report import RunReport
+
+    pace = last_pace([RunReport("succeeded", trainer="mlx", base_sha256=base_sha, trainer_metrics=metrics)],
+                     "mlx", base_sha)
+    assert pace.seconds_per_step == pytest.approx(metrics["seconds_per_step"], rel=0.01)
 
     adapter = gguf_lora.read_lora_gguf(result.path)
     gguf_lora.check_against_base(adapter, base_path)

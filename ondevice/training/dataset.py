@@ -22,12 +22,6 @@ from .types import Example, Probe, TrainingSet
 REPLAY_SHARE = 0.3
 # Up to this many other memories go in the system prompt of a question asked "as in chat".
 MAX_OTHER_MEMORIES = 6
-# Share of trained questions asked once more with their own memory among other memories in the
-# prompt (reading practice, as RAFT trains with the right document among distractors). Off by
-# default: at 0.5 a 100-memory night answered 64% in chat instead of 47%, but on 4 memories the
-# weights recalled 3 of 6 probes instead of 5 (llama.cpp) and with MLX no memory passed chat's
-# prompt, so none left it (bench/learning.py --reading-share; README, Known limits).
-READING_SHARE = 0.0
 # Held-out probes per memory: enough to say whether it is known, few enough for a quick gate.
 PROBES_PER_MEMORY = 2
 # A memory longer than this (tokens) cannot fit one training example (the trainers cut examples
@@ -162,7 +156,7 @@ def build_training_set(
     replay_share: float = REPLAY_SHARE,
     seed: int = 0,
     system_with_memories: Callable[[list[str]], str] | None = None,
-    reading_share: float = READING_SHARE,
+    reading_share: float = 0.0,
 ) -> tuple[TrainingSet, BuildReport]:
     """Turn approved memories (+ feedback, + replay) into chat-format examples and probes.
 
@@ -187,7 +181,8 @@ def build_training_set(
             (`reading_share`) is asked once more with the memory itself among other memories
             (the same others for a question that has them), so the model practises reading its
             answer from the prompt, as chat needs for every memory not learned.
-        reading_share: the share of questions asked again with the memory shown (READING_SHARE).
+        reading_share: the share of questions asked again with the memory shown (the job sets
+            it: app/reading_practice.py).
 
     Returns:
         (the TrainingSet, a BuildReport of counts and skipped items).
