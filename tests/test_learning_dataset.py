@@ -59,6 +59,9 @@ from ondevice.training.select import choose_trainer, default_trainer
         ("My mother has never flown", "Has my mother ever flown?", "No, your mother has never flown.", "no"),
         ("I have 23 houseplants", "How many houseplants do I have?", "You have 23 houseplants.", "23"),
         ("I swim in the sea every Sunday", "When do I swim in the sea?", "You swim in the sea every Sunday.", "Sunday"),
+        # where a thing is done, not "what do we spend at ...?"; what a plan is for
+        ("We spend Easter at the cabin", "Where do we spend Easter?", "You spend Easter at the cabin.", "cabin"),
+        ("I'm applying for a mortgage", "What am I applying for?", "You're applying for a mortgage.", "mortgage"),
     ],
 )
 def test_each_shape_gets_a_question_with_its_answer_and_value(memory, question, answer, expected):

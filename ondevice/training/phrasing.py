@@ -161,6 +161,9 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
     if going:
         doing, obj = going[1].lower(), going[2]
         target, tail = object_and_tail(obj)
+        if re.match(r"(?:for|about) \S", target, re.I):  # "applying for a grant": asked what for
+            prep, rest = target.split(" ", 1)
+            doing, target = f"{doing} {prep.lower()}", rest
         if target.lower().startswith(("to ", "in ")) and not tail:
             target, tail = "", target
         value = key_value(target or tail or doing)
@@ -222,6 +225,12 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
             if verb_low in {"play", "plays"} and obj.lower().startswith("the "):
                 build.train("verb.instrument", value, f"What instrument {did} {who.q} play?")
             _ask_which(obj, f"{did} {who.q} {q_base}", f"{who.q} {says}", who, build)
+            place = re.fullmatch(r"(?:in|at|on|near) (.+)", tail, re.I)
+            if place and not re.search(r"\b(?:I|is|are)\b", obj):  # not "a tooth I found on a beach"
+                if not _WHEN.search(tail):  # "spend Christmas at my parents' house"
+                    build.train("verb.where", key_value(place[1]), f"Where {did} {who.q} {q_base} {obj}?")
+                elif not time_match:  # "do yoga on Thursday evenings", "on the 3rd of May"
+                    build.train("verb.when", key_value(tail), f"When {did} {who.q} {q_base} {obj}?")
             # With its tail too: among 200 memories "what I have" has many answers and is dropped
             # as ambiguous, while "what I have in my study" still asks for one fact.
             build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?",
@@ -236,6 +245,12 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
     if not who.first:
         build.train("entity.about", value, f"What do you know about {who.q}?")
+
+
+# A tail that says when, not where ("on Thursday evenings", "on the 30th of July").
+_WHEN = re.compile(TIME_PHRASE.pattern + r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+                   r"january|february|march|april|may|june|july|august|september|october|november|"
+                   r"december|\d+(?:st|nd|rd|th))", re.I)
 
 
 def _ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> None:
