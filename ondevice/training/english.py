@@ -19,6 +19,8 @@ _PRONOUNS = {
     "ours": "yours", "we've": "you've",
 }
 _ARTICLE = re.compile(r"^(a|an|the|some|my|our)\s+", re.I)
+# Words that open a noun phrase ("a", "my"): never a verb, and not part of the thing's name.
+DETERMINERS = ("a", "an", "the", "my", "our", "his", "her", "their", "your")
 NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
               "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
               "fifty sixty seventy eighty ninety hundred first second third fourth fifth sixth "

@@ -11,21 +11,20 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .english import Who, base_verb, key_value
+from .english import DETERMINERS, Who, base_verb, key_value
 
 if TYPE_CHECKING:
     from .phrasing import _Builder
 
 # "going to ask", "planning to build", "thinking of getting": an intention and its verb.
 _INTENT = re.compile(r"(going|planning|hoping|thinking) (to|of|about) (\w+)\s*(.*)", re.I)
-_DETERMINERS = {"a", "an", "the", "my", "our", "his", "her", "their", "your"}
 
 
 def ask_intention(doing: str, who: Who, time: str, build: "_Builder") -> bool:
     """Questions for "going to ask ...", "thinking of getting ..." (`doing`: the predicate after
     am/is/are); False for anything else ("going to a conference" is a trip, not a verb)."""
     intent = _INTENT.fullmatch(doing)
-    if not intent or intent[3].lower() in _DETERMINERS:
+    if not intent or intent[3].lower() in DETERMINERS:
         return False
     verb, prep, verb_planned = intent[1].lower(), intent[2].lower(), intent[3].lower()
     act = "doing" if prep != "to" else "do"

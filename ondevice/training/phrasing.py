@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from .english import (
     NUMBER_WORDS, TIME_PHRASE, base_verb, is_past, key_value, object_and_tail, past_to_base, second_person,
-    Who, sentence, split_subject, who_of,
+    sentence, split_subject, who_of,
 )
 from .facts import Fact, atomic_facts, clean
 from .intentions import ask_intention, ask_wish
 from .negations import ask_negation
+from .verb_objects import ask_perfect, ask_where_or_when, ask_which
 
 @dataclass(frozen=True)
 class Question:
@@ -184,7 +185,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("trait.remind", word, f"Would you say {who.q} {who.be} {quality}?", answer=reply)
         return
 
-    if ask_wish(pred, who, time, build) or _ask_perfect(pred, who, build):
+    if ask_wish(pred, who, time, build) or ask_perfect(pred, who, build):
         return
 
     # Any other verb: "I drive a Subaru Outback", "I play the cello", "Zoë paints",
@@ -224,13 +225,8 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                         f"What {did} {who.q} {q_base}?")
             if verb_low in {"play", "plays"} and obj.lower().startswith("the "):
                 build.train("verb.instrument", value, f"What instrument {did} {who.q} play?")
-            _ask_which(obj, f"{did} {who.q} {q_base}", f"{who.q} {says}", who, build)
-            place = re.fullmatch(r"(?:in|at|on|near) (.+)", tail, re.I)
-            if place and not re.search(r"\b(?:I|is|are)\b", obj):  # not "a tooth I found on a beach"
-                if not _WHEN.search(tail):  # "spend Christmas at my parents' house"
-                    build.train("verb.where", key_value(place[1]), f"Where {did} {who.q} {q_base} {obj}?")
-                elif not time_match:  # "do yoga on Thursday evenings", "on the 3rd of May"
-                    build.train("verb.when", key_value(tail), f"When {did} {who.q} {q_base} {obj}?")
+            ask_which(obj, f"{did} {who.q} {q_base}", f"{who.q} {says}", who, build)
+            ask_where_or_when(obj, tail, f"{did} {who.q} {q_base} {obj}", bool(time_match), build)
             # With its tail too: among 200 memories "what I have" has many answers and is dropped
             # as ambiguous, while "what I have in my study" still asks for one fact.
             build.probe("verb.what.remind", value, f"Do you remember what {who.q} {says}?",
@@ -245,51 +241,6 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
         build.probe("verb.do.remind", q_base.split()[0], f"What {did} {who.q} like to do?")
     if not who.first:
         build.train("entity.about", value, f"What do you know about {who.q}?")
-
-
-# A tail that says when, not where ("on Thursday evenings", "on the 30th of July").
-_WHEN = re.compile(TIME_PHRASE.pattern + r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-                   r"january|february|march|april|may|june|july|august|september|october|november|"
-                   r"december|\d+(?:st|nd|rd|th))", re.I)
-
-
-def _ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> None:
-    """A question naming the thing ("Which camera do I have?" for "an old Nikon film camera",
-    "What is my boat called?" for "a sailing boat called Måke"): "What do I have?" is one
-    that many memories answer, so it is dropped as ambiguous and such a memory had only a yes/no."""
-    words = re.sub(r"^(?:a|an|the|my|our|his|her|their)\s+", "", obj, flags=re.I).split()
-    if "called" in words:
-        cut = words.index("called")
-        if 0 < cut < len(words) - 1:
-            head, name = words[cut - 1], " ".join(words[cut + 1:])
-            build.train("verb.called", key_value(name), f"What is {who.poss} {head} called?")
-            build.probe("verb.called.remind", key_value(name), f"Do you know the name of {who.poss} {head}?")
-        return
-    if len(words) < 2 or "of" in words or not words[-1][:1].islower():  # "the cello", "Subaru Outback"
-        return
-    head, modifiers = words[-1], " ".join(words[:-1])
-    build.train("verb.which", key_value(modifiers), f"Which {head} {asked}?")
-    build.probe("verb.which.remind", key_value(modifiers), f"Do you know which {head} {told}?")
-
-
-# "have run", "has visited", "have been": a present perfect, not a possession ("What do I have?").
-_PERFECT = re.compile(r"(have|has) (\w{3,}ed|been|seen|done|run|won|read|made|had|met|found|bought|built|lost|swum|sung|"
-                      r"taken|given|written|eaten|driven|ridden|broken|chosen|spoken|flown|grown|known)\s+(.+)", re.I)
-
-
-def _ask_perfect(pred: str, who: Who, build: _Builder) -> bool:
-    """Questions for "I've run eleven marathons", "Jonas has been to Japan"; False otherwise."""
-    perfect = _PERFECT.fullmatch(pred)
-    if not perfect:
-        return False
-    have, done, rest = perfect[1].lower(), perfect[2].lower(), perfect[3]
-    value = key_value(rest)
-    ask = "Where" if rest.lower().startswith("to ") else "What"  # "been to Japan", "flown to Rome"
-    build.train("perfect.what", value, f"{ask} {have} {who.q} {done}?")
-    build.train("perfect.yes_no", "yes", f"{have.title()} {who.q} {done} {rest}?",
-                answer=f"Yes, {who.a} {have} {done} {second_person(rest)}.")
-    build.probe("perfect.remind", value, f"Do you remember {ask.lower()} {who.q} {have} {done}?")
-    return True
 
 
 def phrase(memory: str) -> Phrasings:
