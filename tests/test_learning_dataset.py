@@ -302,3 +302,14 @@ def test_every_memory_gets_an_outcome_and_awkward_ones_are_still_taught(template
         assert "yes/no" in report.outcomes[memory_id]
         assert memory_id in {p.memory_id for p in dataset.probes}
         assert memory_id in {e.memory_id for e in dataset.examples if e.source == "memory"}
+
+
+@pytest.mark.parametrize("memory", [
+    "I work as a tree surgeon",  # a role, not a thing to pick among
+    "I get headaches when I skip lunch",  # the object runs on into a clause
+    "I like tulips more than roses",
+    "It takes me 40 minutes to cycle home",
+])
+def test_no_which_question_names_a_word_that_is_not_the_thing(memory):
+    asked = [q.text for q in phrase(memory).trained + phrase(memory).probes]
+    assert not [text for text in asked if "which" in text.lower().split()], asked

@@ -19,6 +19,10 @@ _WHEN = re.compile(TIME_PHRASE.pattern + r"|\b(?:monday|tuesday|wednesday|thursd
                    r"january|february|march|april|may|june|july|august|september|october|november|"
                    r"december|\d+(?:st|nd|rd|th))", re.I)
 
+# Words that show the object runs on past its noun ("migraines when I sleep too little", "lupins
+# more than any other flower") or is a person, not a thing ("It takes you 25 minutes").
+_NOT_A_THING = re.compile(r"\b(?:I|you|me|him|her|them|us|when|that|who|than|more|back|all)\b", re.I)
+
 
 def ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> None:
     """A question naming the thing ("Which camera do I have?" for "an old Nikon film camera",
@@ -35,6 +39,8 @@ def ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> Non
             build.probe("verb.called.remind", key_value(name), f"Do you know the name of {who.poss} {head}?")
         return
     if len(words) < 2 or "of" in words or not words[-1][:1].islower():  # "the cello", "Subaru Outback"
+        return
+    if _NOT_A_THING.search(" ".join(words)) or asked.endswith((" as", " for")):  # "work as a marine biologist"
         return
     head, modifiers = words[-1], " ".join(words[:-1])
     build.train("verb.which", key_value(modifiers), f"Which {head} {asked}?")
