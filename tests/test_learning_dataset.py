@@ -62,6 +62,8 @@ from ondevice.training.select import choose_trainer, default_trainer
         # where a thing is done, not "what do we spend at ...?"; what a plan is for
         ("We spend Easter at the cabin", "Where do we spend Easter?", "You spend Easter at the cabin.", "cabin"),
         ("I'm applying for a mortgage", "What am I applying for?", "You're applying for a mortgage.", "mortgage"),
+        ("I love dahlias more than any other flower", "Which flower do I love most?",
+         "You love dahlias more than any other flower.", "dahlias"),
     ],
 )
 def test_each_shape_gets_a_question_with_its_answer_and_value(memory, question, answer, expected):

@@ -38,6 +38,11 @@ def ask_which(obj: str, asked: str, told: str, who: Who, build: _Builder) -> Non
             build.train("verb.called", key_value(name), f"What is {who.poss} {head} called?")
             build.probe("verb.called.remind", key_value(name), f"Do you know the name of {who.poss} {head}?")
         return
+    best = re.fullmatch(r"(.+?) more than any other (\w+)", " ".join(words), re.I)
+    if best:  # "lupins more than any other flower": which one, most
+        build.train("verb.which", key_value(best[1]), f"Which {best[2]} {asked} most?")
+        build.probe("verb.which.remind", key_value(best[1]), f"Do you know which {best[2]} {told} most?")
+        return
     if len(words) < 2 or "of" in words or not words[-1][:1].islower():  # "the cello", "Subaru Outback"
         return
     if _NOT_A_THING.search(" ".join(words)) or asked.endswith((" as", " for")):  # "work as a marine biologist"
