@@ -62,6 +62,8 @@ from ondevice.training.select import choose_trainer, default_trainer
         # where a thing is done, not "what do we spend at ...?"; what a plan is for
         ("We spend Easter at the cabin", "Where do we spend Easter?", "You spend Easter at the cabin.", "cabin"),
         ("I'm applying for a mortgage", "What am I applying for?", "You're applying for a mortgage.", "mortgage"),
+        # a name asked back as an indirect question, answered with the fact, not "yes"
+        ("My dog is called Rex", "Have I told you who Rex is?", "Rex is your dog.", "dog"),
         ("I love dahlias more than any other flower", "Which flower do I love most?",
          "You love dahlias more than any other flower.", "dahlias"),
     ],

@@ -87,7 +87,8 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
                     f"Can you tell me {who.poss} name?", answer=answer)
         role = relation.split()[-1]
         reverse = f"{name} is {who.a}."
-        build.train("name.reverse", role, f"Who is {name}?", f"Tell me who {name} is.", answer=reverse)
+        build.train("name.reverse", role, f"Who is {name}?", f"Tell me who {name} is.", f"Have I told you who {name} is?",
+                    answer=reverse)
         build.probe("name.reverse", role, f"Do you know who {name} is?", answer=reverse)
         names.append((who.a, name))
         return
