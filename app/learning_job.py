@@ -322,11 +322,12 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     memories, conflicts = without_superseded(memories)
     report.superseded = sorted(c.older_id for c in conflicts)
     count_tokens = _token_counter(model.path)
+    feedback = feedback_pairs(app)
 
     def build(reading_share: float):
         return build_training_set(
             memories, template, SYSTEM_PROMPT, count_tokens, replay=replay,
-            feedback=feedback_pairs(app), is_secret=find_secret, seed=options.seed,
+            feedback=feedback, is_secret=find_secret, seed=options.seed,
             system_with_memories=lambda texts: system_message(texts)["content"],
             reading_share=reading_share,
         )
