@@ -3,7 +3,8 @@
 Reading practice asks a share of the trained questions once more with their own memory among
 others in the system prompt (ondevice/training/dataset.py). It is on only when the night's time
 cannot cover the planned steps: then most memories stay in chat's prompt and reading them there
-is what chat needs (100 memories: 54% answered in chat without it, 64% with it). When the set
+is what chat needs (100 memories, same machine and commit: 56% answered in chat without it,
+65% with it). When the set
 fits, memories are meant to leave the prompt, and an adapter trained to read its prompt answered
 from the other memories once its own had left (4 memories: with MLX none could leave).
 """

@@ -25,9 +25,10 @@ NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve 
               "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
               "fifty sixty seventy eighty ninety hundred first second third fourth fifth sixth "
               "seventh eighth ninth tenth eleventh twelfth").split()
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 TIME_PHRASE = re.compile(r"\b(every \w+(?: \w+)?|on (?:mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|"
-                         r"sundays|weekends)|(?:next|this|last) \w+|in (?:january|february|march|april|may|june|july|"
-                         r"august|september|october|november|december|\d{4})|once a \w+|twice a \w+|each \w+)\b", re.I)
+                         rf"sundays|weekends)|(?:next|this|last) \w+|in (?:{MONTHS}|\d{{4}})|once a \w+|twice a \w+|"
+                         r"each \w+)\b", re.I)
 _PLACE_PREP = re.compile(r"^(in|on|at|near|to|from|along|by)\b", re.I)
 _CAP = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’.-]*")
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from .english import (
-    NUMBER_WORDS, TIME_PHRASE, base_verb, is_past, key_value, object_and_tail, past_to_base, second_person,
+    MONTHS, NUMBER_WORDS, TIME_PHRASE, base_verb, is_past, key_value, object_and_tail, past_to_base, second_person,
     sentence, split_subject, who_of,
 )
 from .facts import Fact, atomic_facts, clean
@@ -151,8 +151,7 @@ def _fact_questions(fact: Fact, build: _Builder, names: list[tuple[str, str]]) -
             build.train("from.where", value, f"Where {who.be} {who.q} from?", f"Where {who.do} {who.q} come from?")
             build.probe("from.remind", value, f"Which place {who.be} {who.q} originally from?")
         else:
-            when = re.match(r"(?:the )?\d|(?:the )?(?:first|second|third|\d+(?:st|nd|rd|th))", where, re.I) and re.search(
-                r"january|february|march|april|may|june|july|august|september|october|november|december", where, re.I)
+            when = re.match(r"(?:the )?\d|(?:the )?(?:first|second|third|\d+(?:st|nd|rd|th))", where, re.I) and re.search(MONTHS, where, re.I)
             ask = "When" if when or who.q.lower().endswith(("birthday", "anniversary", "wedding")) else "Where"
             build.train("place.where", value, f"{ask} {who.be} {who.q}?", f"Tell me {ask.lower()} {who.q} {who.be}.")
             build.probe("place.remind", value, f"Do you know {ask.lower()} {who.q} {who.be}?")

@@ -9,15 +9,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .english import DETERMINERS, TIME_PHRASE, Who, key_value, second_person
+from .english import DETERMINERS, MONTHS, TIME_PHRASE, Who, key_value, second_person
 
 if TYPE_CHECKING:
     from .phrasing import _Builder
 
 # A tail that says when, not where ("on Thursday evenings", "on the 30th of July").
-_WHEN = re.compile(TIME_PHRASE.pattern + r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-                   r"january|february|march|april|may|june|july|august|september|october|november|"
-                   r"december|\d+(?:st|nd|rd|th))", re.I)
+_WHEN = re.compile(TIME_PHRASE.pattern + rf"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+                   rf"{MONTHS}|\d+(?:st|nd|rd|th))", re.I)
 
 # Words that show the object runs on past its noun ("migraines when I sleep too little", "lupins
 # more than any other flower") or is a person, not a thing ("It takes you 25 minutes").
