@@ -41,25 +41,47 @@ def learned_in_chat(
     Returns:
         Memory ids that may leave the prompt.
     """
-    budget = ChatSettings().memory_budget
-
-    def count_tokens(text: str) -> int:
-        return engine.count_tokens([{"role": "user", "content": text}])
-
     learned = set(recalled)
     for _ in range(MAX_PASSES):
         failed = set()
         for probe in probes:
             if probe.memory_id not in learned or probe.memory_id in failed:
                 continue
-            shown = memories_for_prompt(store, probe.question, count_tokens, budget, skip=learned)
-            system = system_message([text for _, text in shown])["content"]
+            system = chat_system(engine, store, probe.question, skip=learned)
             if not evaluation.recall(engine, [probe], system, should_stop).answers[0]["hit"]:
                 failed.add(probe.memory_id)
         if not failed:
             break
         learned -= failed
     return learned
+
+
+def chat_system(engine: Engine, store, question: str, skip: set[int]) -> str:
+    """The system message chat would send with `question`, the memories in `skip` left out."""
+    def count_tokens(text: str) -> int:
+        return engine.count_tokens([{"role": "user", "content": text}])
+
+    shown = memories_for_prompt(store, question, count_tokens, ChatSettings().memory_budget, skip=skip)
+    return system_message([text for _, text in shown])["content"]
+
+
+def recall_in_chat(engine: Engine, store, probes: list[Probe], skip: set[int],
+                   should_stop: Callable[[], bool] | None = None) -> evaluation.RecallResult:
+    """Every probe asked with the prompt chat would send, the memories in `skip` left out of it.
+
+    Args:
+        engine: the model to ask, loaded (the base model, or the base with a candidate adapter).
+        store: the app's Store (approved memories, for the prompts).
+        probes: the held-out probes.
+        skip: memories chat would leave out of the prompt (those the adapter learned; none for
+            the base model).
+        should_stop: checked between probes.
+    """
+    answers = []
+    for probe in probes:
+        system = chat_system(engine, store, probe.question, skip)
+        answers += evaluation.recall(engine, [probe], system, should_stop).answers
+    return evaluation.result_of(answers)
 
 
 def learned_from_weights(adapter: evaluation.RecallResult, base: evaluation.RecallResult) -> set[int]:

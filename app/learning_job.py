@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from app.context import Nocturne
-from app.learning_gate import candidate_engine, run_gate
+from app.learning_gate import candidate_engine, check_in_chat, run_gate
 from app.errors import NocturneError
-from app.learned_check import learned_from_weights, learned_in_chat, recall_summary
+from app.learned_check import learned_from_weights, recall_summary
 from app.memory_conflicts import without_superseded
 from app.nightly_proposals import ProposalStep, propose_new_turns
+from app.rated_answers import feedback_pairs
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.reading_practice import last_pace, reading_plan
 from app.run_progress import ProgressClock, ProgressEvent
@@ -47,7 +48,6 @@ from scheduler.lock import RunLock, RunLockHeld
 EPOCHS = 4
 # Training needs the float copy of the base (cached) plus room for work files and the adapter.
 DISK_FACTOR = 3
-FEEDBACK_LIMIT = 200
 
 
 class LearningError(NocturneError):
@@ -97,26 +97,6 @@ def propose_from_recent_chats(app: Nocturne, runs: TrainingRuns) -> ProposalStep
     budget (app.nightly_proposals); they wait for review and are never trained until approved."""
     last = runs.last()
     return propose_new_turns(app, last["started_at"] if last else None)
-
-
-def feedback_pairs(app: Nocturne) -> list[tuple[str, str, str]]:
-    """(kind, user message, answer) for corrected and liked assistant messages, newest first."""
-    rows = app.store.query(
-        "SELECT a.content, a.correction, a.rating, (SELECT u.content FROM messages u "
-        "WHERE u.conversation_id = a.conversation_id AND u.id < a.id AND u.role = 'user' "
-        "ORDER BY u.id DESC LIMIT 1) AS question FROM messages a WHERE a.role = 'assistant' "
-        "AND (a.correction IS NOT NULL OR a.rating = 1) ORDER BY a.id DESC LIMIT ?",
-        (FEEDBACK_LIMIT,),
-    )
-    pairs = []
-    for row in rows:
-        if not row["question"]:
-            continue
-        if row["correction"]:
-            pairs.append(("correction", row["question"], row["correction"]))
-        elif row["content"]:
-            pairs.append(("liked", row["question"], row["content"]))
-    return pairs
 
 
 def sized_args(args: TrainArgs, examples: int, max_minutes: float | None, threads: int | None,
@@ -383,9 +363,13 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if not gate.promote:
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
         return
-    emit({"stage": "evaluate", "step": 4, "total": 5, "message": "recall in chat"})
-    with candidate_engine(model, gate.adapter_path, threads) as candidate:
-        recalled = learned_in_chat(candidate, app.store, dataset.probes, bare_recalled, stop)
+    chat = check_in_chat(lambda path: candidate_engine(model, path, threads), gate.adapter_path, app.store,
+                         dataset.probes, bare_recalled, stop, emit)
+    report.chat_recall = Recall(adapter=chat.adapter.rate, base=chat.base.rate, probes=chat.adapter.total)
+    if not chat.promote:
+        report.status, report.reason = "rejected", chat.reason  # every memory stays in the prompt
+        return
+    recalled = chat.learned
     report.memory_results = memory_results(memories, probed, recalled)
     report.recall_in_chat = recall_summary(every_memory, adapter, recalled).chat_rate
     if stop():

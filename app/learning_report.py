@@ -43,8 +43,12 @@ def recall_line(report: RunReport) -> str | None:
     r = report.recall
     line = f"Recall from the weights alone: {share(r.adapter)} (base model {share(r.base)}"
     line += f", {r.probes} held-out questions asking for a fact)" if r.probes else ")"
+    if report.chat_recall is not None:
+        chat = report.chat_recall
+        line += (f". With the prompt chat sends, on {chat.probes} of them: {share(chat.adapter)} (base model "
+                 f"with every memory in its prompt {share(chat.base)})")
     if report.recall_in_chat is not None:
-        line += f"; in chat, with other memories in the prompt: {share(report.recall_in_chat)}"
+        line += f"; memories answered in chat from the weights: {share(report.recall_in_chat)}"
     return line + "."
 
 

@@ -128,5 +128,5 @@ def _evaluation_words(message: str | None) -> str:
     words = {"base model recall": "Checking recall", "adapter recall": "Checking recall",
              "drift": "Checking the model is unharmed",
              "quantization yardstick": "Checking the model is unharmed",
-             "recall in chat": "Checking recall in chat"}
+             "recall in chat": "Checking recall in chat", "base model in chat": "Checking recall in chat"}
     return words.get(message or "", "")

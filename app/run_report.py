@@ -31,7 +31,8 @@ def _int(value, default: int = 0) -> int:
 
 @dataclass
 class Recall:
-    """Recall from the weights alone (no memories in the prompt) on the held-out probes."""
+    """Recall on the held-out probes: from the weights alone (no memories in the prompt), or, as
+    RunReport.chat_recall, with the prompt chat sends."""
 
     adapter: float
     base: float | None = None  # None in rows that stored only one number
@@ -142,6 +143,9 @@ class RunReport:
     tokens: dict[str, int] = field(default_factory=dict)  # training tokens by source
     recall: Recall | None = None
     recall_in_chat: float | None = None
+    # Held-out recall with the prompt chat sends: the adapter's (its learned memories left out)
+    # against the base model's (every memory in it); measured for an adapter that passed the gate.
+    chat_recall: Recall | None = None
     memories_recalled: float | None = None  # share of memories whose every probe passed bare
     drift_kl: float | None = None
     drift_limit: float | None = None
@@ -210,7 +214,7 @@ class RunReport:
         kept = {}
         for spec in fields(cls):
             value = data.get(spec.name)
-            if spec.name in ("recall", "memory_results", "recall_by_shape", "probe_answers", "strengths_tried"):
+            if spec.name in ("recall", "chat_recall", "memory_results", "recall_by_shape", "probe_answers", "strengths_tried"):
                 continue
             if spec.type in ("float | None",):
                 value = _number(value)
@@ -228,6 +232,7 @@ class RunReport:
                 kept[spec.name] = value
         report = cls(status=kept.pop("status", "failed"), **kept)
         report.recall = Recall.from_value(data.get("recall"))
+        report.chat_recall = Recall.from_value(data.get("chat_recall"))
         report.drift_kl = report.drift_kl if report.drift_kl is not None else _number(data.get("drift"))
         report.memory_results = [m for m in map(MemoryResult.from_value, data.get("memory_results") or []) if m]
         promoted = (row.get("status") or report.status) == "succeeded"

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,6 +184,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "reading": reading(memories, conditions, shown),
         "job_probe_recall": report.recall.adapter if report.recall else None,
         "job_probes": report.recall.probes if report.recall else None,
+        "job_chat_recall": asdict(report.chat_recall) if report.chat_recall else None,
         "dev_questions_trained_verbatim": len({q.question.lower() for m in memories for q in m.questions}
                                               & {q.lower() for q in trained_questions}),
         "learned_in_chat": len(learned), "memories_trained": report.memories_trained,
@@ -259,6 +261,8 @@ def print_table(results: list[dict]) -> None:
         row("  right when it was", lambda r, k=key: _pct(r.get("reading", {}).get(k, {}).get("right_when_shown")))
     row("dev questions trained verbatim", lambda r: r.get("dev_questions_trained_verbatim", "-"))
     row("job's own probe recall", lambda r: _pct(r.get("job_probe_recall")))
+    row("job's probes in chat (base)", lambda r: "-" if not r.get("job_chat_recall") else
+        f"{r['job_chat_recall']['adapter']:.0%} ({r['job_chat_recall']['base']:.0%})")
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
     row("training tokens (all sources)", lambda r: sum(r["tokens"].values()) if r.get("tokens") else "-")

@@ -94,6 +94,11 @@ def recall(
         hit = answered(probe.expected, text)
         answers.append({"memory_id": probe.memory_id, "question": probe.question,
                         "expected": probe.expected, "answer": text, "hit": hit})
+    return result_of(answers)
+
+
+def result_of(answers: list[dict]) -> RecallResult:
+    """The recall rate of probes already asked (rows as `recall` makes them)."""
     facts = [row for row in answers if asks_for_a_fact(row["expected"])]
     hits = sum(row["hit"] for row in facts)
     return RecallResult(hits / len(facts) if facts else 0.0, hits, len(facts), answers)
@@ -224,3 +229,18 @@ def decide(base_recall: float, adapter_recall: float, drift: float, yardstick: f
                        f"{limit:.3f}), so the current adapter stays.")
     return True, (f"recall rose from {base_recall:.0%} to {adapter_recall:.0%} with drift KL "
                   f"{drift:.3f} (limit {limit:.3f}).")
+
+
+def decide_in_chat(base: RecallResult, adapter: RecallResult) -> tuple[bool, str]:
+    """Chat must not get worse: with the prompt chat would send once the adapter is loaded, it
+    answers at least as many held-out questions asking for a fact as the base model does with
+    every memory in its prompt.
+
+    Returns:
+        (promote?, why not: "" when promoted).
+    """
+    if adapter.hits >= base.hits:
+        return True, ""
+    return False, (f"with the prompt chat sends, the adapter answered {adapter.rate:.0%} of held-out "
+                   f"questions, below the base model's {base.rate:.0%} with every memory in its prompt, "
+                   f"so the current adapter stays.")

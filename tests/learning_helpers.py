@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from app.store import now_iso
+from ondevice.engine import Engine, Usage
 from ondevice.training.gguf_lora import write_lora_gguf
 from ondevice.training.types import (
     ProgressCallback,
@@ -18,6 +19,34 @@ from ondevice.training.types import (
     TrainingCancelled,
     TrainingSet,
 )
+
+class ScriptedEngine(Engine):
+    """A real Engine that answers each question from a script (the gate's reader is what we test)."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers = answers
+
+    @property
+    def loaded(self) -> bool:
+        return True
+
+    def load(self) -> None:
+        pass
+
+    @property
+    def context_size(self) -> int:
+        return 2048
+
+    def count_tokens(self, messages):
+        return sum(len(m["content"].split()) for m in messages)
+
+    def answer(self, messages) -> str:
+        return self.answers.get(messages[-1]["content"], "I don't know.")
+
+    def stream(self, messages, options=None, cancel=None):
+        yield self.answer(messages)
+        yield Usage(1, 1, 1.0, 1.0, "stop")
+
 
 HIDDEN = 576  # SmolLM2-135M's width: attn_q is (576, 576)
 N_LAYER = 30

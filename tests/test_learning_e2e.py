@@ -53,6 +53,12 @@ def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, noc
     assert registry.memory_ids(report.adapter_version) == ids
     # Memories recalled on all their probes are marked learned (they leave the prompt).
     assert registry.recalled_memory_ids() == set(report.learned_memories) != set()
+    # Promoted only because chat with it is no worse than the base model with every memory shown;
+    # the stored report (what the CLI and the Learning view read) keeps both rates.
+    stored = TrainingRuns(app.store).last_report()
+    assert stored.chat_recall == report.chat_recall and report.chat_recall.probes == recall.probes
+    assert report.chat_recall.adapter >= report.chat_recall.base
+    assert "With the prompt chat sends" in morning_report(stored)
 
     from app.context import Nocturne
 

@@ -4,33 +4,8 @@ from __future__ import annotations
 
 from app.learned_check import learned_from_weights, recall_summary
 from ondevice import evaluation
-from ondevice.engine import Engine, Usage
 from ondevice.training.types import Probe
-
-
-class ScriptedEngine(Engine):
-    """A real Engine that answers each question from a script (the gate's reader is what we test)."""
-
-    def __init__(self, answers: dict[str, str]):
-        self.answers = answers
-
-    @property
-    def loaded(self) -> bool:
-        return True
-
-    def load(self) -> None:
-        pass
-
-    @property
-    def context_size(self) -> int:
-        return 2048
-
-    def count_tokens(self, messages):
-        return sum(len(m["content"].split()) for m in messages)
-
-    def stream(self, messages, options=None, cancel=None):
-        yield self.answers.get(messages[-1]["content"], "I don't know.")
-        yield Usage(1, 1, 1.0, 1.0, "stop")
+from tests.learning_helpers import ScriptedEngine
 
 
 def test_a_memory_with_no_probe_counts_as_not_recalled():
