@@ -87,7 +87,7 @@ class ChatCheck:
 
 def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[Engine]], adapter_path: Path,
                   store, probes, recalled_bare: set[int], stop: Callable[[], bool],
-                  emit: Callable[[dict], None]) -> ChatCheck:
+                  emit: Callable[[dict], None], compare_at_most: int = CHAT_CHECK_PROBES) -> ChatCheck:
     """Which memories leave the prompt, and whether chat with the adapter is at least as good.
 
     Most memories stay in chat's prompt after a night (at 100 memories, all but a few), so an
@@ -99,12 +99,12 @@ def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[En
             the base model alone), as a context manager.
         adapter_path: the adapter the gate would promote.
         store: the app's Store (approved memories, for chat's prompts).
-        probes: the held-out probes (every one decides which memories leave the prompt; at
-            most CHAT_CHECK_PROBES of them, spread evenly, compare the two models).
+        probes: the held-out probes (every one decides which memories leave the prompt).
         recalled_bare: memories recalled from the weights alone (learned_from_weights).
+        compare_at_most: how many of the probes, spread evenly, compare the two models.
     """
     emit({"stage": "evaluate", "step": 4, "total": 6, "message": "recall in chat"})
-    compared = probes[::math.ceil(len(probes) / CHAT_CHECK_PROBES) or 1]  # spread over the memories
+    compared = probes[::math.ceil(len(probes) / compare_at_most) or 1]  # spread over the memories
     with open_engine(adapter_path) as candidate:
         learned = learned_in_chat(candidate, store, probes, recalled_bare, stop)
         adapter = recall_in_chat(candidate, store, compared, learned, stop)

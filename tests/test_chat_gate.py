@@ -39,10 +39,10 @@ def _probes(ids):
             Probe(ids[1], "Which city is home?", "Lyon"), Probe(ids[2], "Who is Ingrid?", "sister")]
 
 
-def _check(app, adapter: RuleEngine, base: RuleEngine, ids):
+def _check(app, adapter: RuleEngine, base: RuleEngine, ids, **limit):
     engines = {"adapter.gguf": adapter, None: base}
     return check_in_chat(lambda path: nullcontext(engines[path]), "adapter.gguf", app.store, _probes(ids),
-                         recalled_bare={ids[0]}, stop=lambda: False, emit=lambda event: None)
+                         recalled_bare={ids[0]}, stop=lambda: False, emit=lambda event: None, **limit)
 
 
 def test_an_adapter_that_still_reads_its_prompt_is_promoted_and_its_memory_leaves_the_prompt(app):
@@ -81,14 +81,11 @@ def test_the_report_keeps_both_chat_rates_and_says_them():
     assert RunReport.from_dict({"status": "rejected", "chat_recall": "odd"}).chat_recall is None
 
 
-def test_a_large_night_compares_the_two_models_on_an_even_sample_of_its_probes(app, monkeypatch):
-    import app.learning_gate as gate
-
-    monkeypatch.setattr(gate, "CHAT_CHECK_PROBES", 2)
+def test_a_large_night_compares_the_two_models_on_an_even_sample_of_its_probes(app):
     ids = add_memories(app, MEMORIES)
     facts = {p.question: p.expected for p in _probes(ids)}
     base = RuleEngine(facts)
-    check = _check(app, RuleEngine(facts, known={"Miso", "cat"}), base, ids)
+    check = _check(app, RuleEngine(facts, known={"Miso", "cat"}), base, ids, compare_at_most=2)
     assert check.learned == {ids[0]}  # every probe still decides which memories leave the prompt
     assert [row["question"] for row in check.base.answers] == ["What do I call my cat?", "Which city is home?"]
     assert [row["question"] for row in check.adapter.answers] == [row["question"] for row in check.base.answers]
