@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--all", action="store_true",
                         help=f"compare the models on every probe, not at most {CHAT_CHECK_PROBES}")
     options = parser.parse_args()
+    if not (options.home / "nocturne.db").is_file():  # opening it would create a new data folder
+        sys.exit(f"{options.home} is not a Nocturne data folder.")
     app = Nocturne(options.home)
     try:
         model, active = app.model(), AdapterRegistry(app.store, app.home).active()
