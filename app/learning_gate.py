@@ -104,7 +104,7 @@ def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[En
         compare_at_most: how many of the probes, spread evenly, compare the two models.
     """
     emit({"stage": "evaluate", "step": 4, "total": 6, "message": "recall in chat"})
-    compared = probes[::math.ceil(len(probes) / compare_at_most) or 1]  # spread over the memories
+    compared = probes[::math.ceil(len(probes) / max(1, compare_at_most)) or 1]  # spread over the memories
     with open_engine(adapter_path) as candidate:
         learned = learned_in_chat(candidate, store, probes, recalled_bare, stop)
         adapter = recall_in_chat(candidate, store, compared, learned, stop)

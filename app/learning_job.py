@@ -301,7 +301,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     # Contradicted memories: the newer one is trained, the older waits for review (not lost).
     memories, conflicts = without_superseded(memories)
     report.superseded = sorted(c.older_id for c in conflicts)
-    count_tokens = _token_counter(model.path)
+    count_tokens = token_counter(model.path)
     feedback = feedback_pairs(app)
 
     def build(reading_share: float):
@@ -389,7 +389,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     report.status, report.adapter_version = "succeeded", info.version
 
 
-def _token_counter(model_path) -> Callable[[str], int]:
+def token_counter(model_path) -> Callable[[str], int]:
     """Token count of a rendered text with the base model's own tokenizer (vocab only: fast)."""
     from llama_cpp import Llama
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.context import Nocturne  # noqa: E402  (after the path: run as a script)
 from app.learned_check import learned_from_weights  # noqa: E402
 from app.learning_gate import CHAT_CHECK_PROBES, candidate_engine, check_in_chat, recall_with  # noqa: E402
-from app.learning_job import _token_counter, approved_memories  # noqa: E402
+from app.learning_job import token_counter, approved_memories  # noqa: E402
 from app.prompt import SYSTEM_PROMPT, system_message  # noqa: E402
 from app.secrets_filter import find_secret  # noqa: E402
 from ondevice.adapters import AdapterRegistry  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
         if active is None:
             sys.exit(f"{options.home} has no active adapter to check.")
         probes = build_training_set(
-            approved_memories(app), ChatTemplate.for_model(model), SYSTEM_PROMPT, _token_counter(model.path),
+            approved_memories(app), ChatTemplate.for_model(model), SYSTEM_PROMPT, token_counter(model.path),
             replay=[], feedback=[], is_secret=find_secret,
             system_with_memories=lambda texts: system_message(texts)["content"])[0].probes
         threads, never = app.settings.get("threads"), (lambda: False)

@@ -53,11 +53,11 @@ def main() -> int:
     parser.add_argument("--memories", type=int, nargs="+", default=[20, 100, 208])
     args = parser.parse_args()
     from app.context import Nocturne
-    from app.learning_job import _token_counter
+    from app.learning_job import token_counter
 
     app = Nocturne(Path(tempfile.mkdtemp(prefix="nocturne-retrieval-")))
     try:
-        count = _token_counter(app.model().path)  # the job's own counter: the base model's vocab
+        count = token_counter(app.model().path)  # the job's own counter: the base model's vocab
     finally:
         app.close()
     for n in args.memories:
