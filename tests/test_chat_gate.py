@@ -89,3 +89,52 @@ def test_a_large_night_compares_the_two_models_on_an_even_sample_of_its_probes(a
     assert check.learned == {ids[0]}  # every probe still decides which memories leave the prompt
     assert [row["question"] for row in check.base.answers] == ["What do I call my cat?", "Which city is home?"]
     assert [row["question"] for row in check.adapter.answers] == [row["question"] for row in check.base.answers]
+
+
+class MemoryReader(ScriptedEngine):
+    """Answers every question with what it has: the memories it `knows` (its weights), then the
+    memory lines of its system prompt if it reads its prompt. So a memory's probes pass when the
+    memory is in either, whatever the job's probes ask."""
+
+    def __init__(self, knows: list[str] = (), reads_prompt: bool = True):
+        super().__init__({})
+        self.knows, self.reads_prompt = list(knows), reads_prompt
+
+    def answer(self, messages) -> str:
+        shown = [line[2:] for line in messages[0]["content"].splitlines() if line.startswith("- ")]
+        said = self.knows + (shown if self.reads_prompt else [])
+        return " ".join(said) or "I don't know."
+
+
+def test_the_job_rejects_an_adapter_that_recalls_from_its_weights_but_stopped_reading_its_prompt(
+        app, shared_training_cache, monkeypatch):
+    """The whole job with a real (tiny random) trainer and real drift: the adapter knows the cat
+    from its weights, which beats the base model bare, but it no longer reads its prompt, so in
+    chat it loses Lyon, which the base model reads there. The job must not promote it."""
+    from app import learning_gate, learning_job
+    from app.learning_job import JobOptions, run_learning_job
+    from app.learning_report import morning_report
+    from app.run_report import IN_PROMPT
+    from app.runs import TrainingRuns
+    from ondevice.adapters import AdapterRegistry
+    from tests.learning_helpers import TinyRandomTrainer
+
+    ids = add_memories(app, ["My cat is called Miso", "I live in Lyon"])
+    adapter, base = MemoryReader(knows=["Your cat is called Miso."], reads_prompt=False), MemoryReader()
+
+    def engines(model, adapter_path, threads):
+        return nullcontext(adapter if adapter_path else base)
+
+    monkeypatch.setattr(learning_gate, "candidate_engine", engines)  # the gate's recall from the weights
+    monkeypatch.setattr(learning_job, "candidate_engine", engines)  # the check in chat
+    report = run_learning_job(app, options=JobOptions(replay_limit=2, drift_text_limit=2,
+                                                      trainer_cls=TinyRandomTrainer))
+    assert report.recall.adapter > report.recall.base == 0  # it passed on the weights (and on drift)
+    assert report.status == "rejected"
+    assert report.reason.startswith("with the prompt chat sends, the adapter answered ")
+    assert report.chat_recall.adapter < report.chat_recall.base == 1.0
+    assert AdapterRegistry(app.store, app.home).list() == []
+    assert [(m.memory_id, m.outcome) for m in report.memory_results] == [(ids[0], IN_PROMPT), (ids[1], IN_PROMPT)]
+    stored = TrainingRuns(app.store).last_report()
+    assert stored.chat_recall == report.chat_recall
+    assert "below the base model's 100% with every memory in its prompt" in morning_report(stored)
