@@ -1,0 +1,69 @@
+"""Does an adapter still answer general questions? The base model against trained adapters.
+
+Asks the general questions of bench/data/general_questions.txt (one right answer each, nothing
+about the user) with chat's system prompt and no memories, of the bundled model and of the
+bundled model with each adapter given, and prints how many each answers right and every question
+where they differ. The gate's drift check (mean KL on generic texts) is an average over all
+tokens; this counts answers a user would see go wrong.
+
+    .venv/bin/python bench/general_answers.py ADAPTER.gguf [ADAPTER.gguf ...]
+
+A bench/learning.py night keeps its adapter as candidate.gguf in its data folder (in the
+temporary directory); a promoted adapter is adapters/<version>/adapter.gguf in a data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.memory_position import _answers, _right, general_questions, in_system_prompt  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("adapters", nargs="+", type=Path, help="GGUF LoRA adapters of the bundled model")
+    args = parser.parse_args()
+    missing = [str(path) for path in args.adapters if not path.is_file()]
+    if missing:
+        print(f"No such adapter file: {', '.join(missing)}.", file=sys.stderr)
+        return 2
+
+    from app.context import Nocturne
+    from ondevice.llama_engine import LlamaEngine
+
+    questions = general_questions()
+    app = Nocturne(Path(tempfile.mkdtemp(prefix="nocturne-general-")))
+    answers: dict[str, list[str]] = {}
+    try:
+        for label, path in [("base", None)] + [(str(path), path) for path in args.adapters]:
+            engine = LlamaEngine(app.model(), adapter_path=path, adapter_version="bench" if path else None,
+                                 n_threads=app.settings.get("threads"))
+            engine.load()
+            try:
+                answers[label] = _answers(engine, [q for q, _ in questions], lambda q: in_system_prompt(q, []))
+            finally:
+                engine.close()
+    finally:
+        app.close()
+    right = {label: [_right(a, expected) for a, (_, expected) in zip(said, questions)]
+             for label, said in answers.items()}
+    print(f"bundled SmolLM2-135M-Instruct Q4_1, {len(questions)} general questions, no memories in the prompt\n")
+    for label, marks in right.items():
+        print(f"{sum(marks):>3} of {len(questions)} right  {label}")
+    print("\nwhere they differ (right: +):")
+    for i, (question, _) in enumerate(questions):
+        if len({marks[i] for marks in right.values()}) > 1:
+            print(f"  {question}")
+            for label, said in answers.items():
+                print(f"    {'+' if right[label][i] else '-'} {said[i][:70]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
