@@ -106,3 +106,21 @@ def test_the_bench_records_whether_each_question_s_memory_was_in_chat_s_prompt(a
     rates = reading(memories, conditions, shown)["base_in_chat"]
     assert rates["in_prompt"] == 1.0
     assert rates["right_when_shown"] == score_conditions(memories, conditions)["base_in_chat"].rate
+
+
+def test_general_questions_are_never_replay_prompts_so_adapters_are_measured_on_untrained_ones():
+    from bench.memory_position import general_questions
+    from ondevice.training.replay import replay_prompts
+
+    asking = {"what", "which", "many", "much", "does", "there", "name", "give"}
+
+    def words(text: str) -> frozenset[str]:
+        return frozenset(w for w in text.lower().replace("'", " ").rstrip("?.").split() if len(w) > 3) - asking
+
+    questions = general_questions()
+    assert len(questions) >= 40 and all(answers for _, answers in questions)
+    replayed = [words(prompt) for prompt in replay_prompts()]
+    # Not the same question, nor most of its words (a rewording: "largest ocean" / "largest ocean on Earth").
+    for question, _ in questions:
+        mine = words(question)
+        assert not any(len(mine & theirs) * 2 > len(mine) for theirs in replayed), question
