@@ -82,7 +82,7 @@ def measure(engine, store, memories, ids) -> dict:
     targets = [ids[m.text] for m in memories for _ in m.questions]
     general = general_questions()
     known = [(q, expected) for (q, expected), answer in
-             zip(general, _answers(engine, [q for q, _ in general], lambda q: in_user_turn(q, [])))
+             zip(general, _answers(engine, [q for q, _ in general], lambda q: in_system_prompt(q, [])))
              if _right(answer, expected)]
     out = {"general known": len(known)}
     for position, build in POSITIONS.items():
