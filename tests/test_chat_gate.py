@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+from app import learning_gate, learning_job
 from app.learning_gate import check_in_chat
-from app.learning_report import recall_line
-from app.run_report import Recall, RunReport
+from app.learning_job import JobOptions, run_learning_job
+from app.learning_report import morning_report, recall_line
+from app.run_report import IN_PROMPT, Recall, RunReport
+from app.runs import TrainingRuns
+from ondevice.adapters import AdapterRegistry
 from ondevice.training.types import Probe
-from tests.learning_helpers import ScriptedEngine, add_memories
+from tests.learning_helpers import ScriptedEngine, TinyRandomTrainer, add_memories
 
 MEMORIES = ["My cat is called Miso", "I live in Lyon", "My sister's name is Ingrid"]
 
@@ -111,14 +115,6 @@ def test_the_job_rejects_an_adapter_that_recalls_from_its_weights_but_stopped_re
     """The whole job with a real (tiny random) trainer and real drift: the adapter knows the cat
     from its weights, which beats the base model bare, but it no longer reads its prompt, so in
     chat it loses Lyon, which the base model reads there. The job must not promote it."""
-    from app import learning_gate, learning_job
-    from app.learning_job import JobOptions, run_learning_job
-    from app.learning_report import morning_report
-    from app.run_report import IN_PROMPT
-    from app.runs import TrainingRuns
-    from ondevice.adapters import AdapterRegistry
-    from tests.learning_helpers import TinyRandomTrainer
-
     ids = add_memories(app, ["My cat is called Miso", "I live in Lyon"])
     adapter, base = MemoryReader(knows=["Your cat is called Miso."], reads_prompt=False), MemoryReader()
 
