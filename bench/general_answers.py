@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.memory_position import _answers, _right, general_questions, in_system_prompt  # noqa: E402
+from bench.memory_position import answers_to, is_right, general_questions, in_system_prompt  # noqa: E402
 
 
 def main() -> int:
@@ -46,12 +46,12 @@ def main() -> int:
                                  n_threads=app.settings.get("threads"))
             engine.load()
             try:
-                answers[label] = _answers(engine, [q for q, _ in questions], lambda q: in_system_prompt(q, []))
+                answers[label] = answers_to(engine, [q for q, _ in questions], lambda q: in_system_prompt(q, []))
             finally:
                 engine.close()
     finally:
         app.close()
-    right = {label: [_right(a, expected) for a, (_, expected) in zip(said, questions)]
+    right = {label: [is_right(a, expected) for a, (_, expected) in zip(said, questions)]
              for label, said in answers.items()}
     print(f"bundled SmolLM2-135M-Instruct Q4_1, {len(questions)} general questions, no memories in the prompt\n")
     for label, marks in right.items():

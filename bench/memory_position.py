@@ -56,7 +56,7 @@ def general_questions(path: Path = GENERAL) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _answers(engine, questions: list[str], messages_for) -> list[str]:
+def answers_to(engine, questions: list[str], messages_for) -> list[str]:
     """Greedy short answers, as the gate and bench/learning.py ask."""
     from ondevice.engine import GenerationOptions, Usage
     from ondevice.evaluation import PROBE_MAX_TOKENS
@@ -66,7 +66,7 @@ def _answers(engine, questions: list[str], messages_for) -> list[str]:
             for q in questions]
 
 
-def _right(answer: str, expected: list[str]) -> bool:
+def is_right(answer: str, expected: list[str]) -> bool:
     """Scored as the development set is: at a word start, a number whole ("60" is not "3600")."""
     return devset.DevQuestion("", (tuple(expected),)).answered_by(answer)
 
@@ -83,8 +83,8 @@ def measure(engine, store, memories, ids, personal: bool = True) -> dict:
     targets = [ids[m.text] for m in memories for _ in m.questions]
     general = general_questions()
     known = [(q, expected) for (q, expected), answer in
-             zip(general, _answers(engine, [q for q, _ in general], lambda q: in_system_prompt(q, [])))
-             if _right(answer, expected)]
+             zip(general, answers_to(engine, [q for q, _ in general], lambda q: in_system_prompt(q, [])))
+             if is_right(answer, expected)]
     out = {"general known": len(known)}
     for position, build in POSITIONS.items():
         shown: list[bool] = []
@@ -96,12 +96,12 @@ def measure(engine, store, memories, ids, personal: bool = True) -> dict:
 
         asked = questions if personal else []
         hits = [q.answered_by(a) for q, a in
-                zip(asked, _answers(engine, [q.question for q in asked], messages_for))]
+                zip(asked, answers_to(engine, [q.question for q in asked], messages_for))]
         right = [hit for hit, flag in zip(hits, shown) if flag]
-        kept = _answers(engine, [q for q, _ in known], lambda q: build(q, [text for _, text in shown_for(q)]))
+        kept = answers_to(engine, [q for q, _ in known], lambda q: build(q, [text for _, text in shown_for(q)]))
         out[position] = {"recall": sum(hits) / max(1, len(hits)), "in_prompt": sum(shown) / max(1, len(shown)),
                          "right_when_shown": sum(right) / max(1, len(right)),
-                         "general": sum(_right(a, expected) for a, (_, expected) in zip(kept, known))}
+                         "general": sum(is_right(a, expected) for a, (_, expected) in zip(kept, known))}
         print(f"{position}: {out[position]}", file=sys.stderr, flush=True)
     return out
 
