@@ -2,7 +2,8 @@
 memories in the prompt) above the base model's, and drift from the base under the limit, with a
 weaker copy of the adapter tried when it fails on drift alone (app/adapter_strength.py); then, in
 chat, recall with the prompt chat would send no lower than the base model's with every memory in
-its prompt (check_in_chat)."""
+its prompt (check_in_chat); and no clearly fewer general questions answered right than the base
+model (check_general)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.adapter_strength import gentler_adapter
 from app.learned_check import learned_in_chat, recall_in_chat
 from app.prompt import SYSTEM_PROMPT
 from app.run_report import StrengthTrial
-from ondevice import evaluation
+from ondevice import evaluation, general_check
 from ondevice.engine import Engine
 from ondevice.llama_engine import LlamaEngine
 
@@ -38,9 +39,9 @@ class GateResult:
 def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads, stop: Callable[[], bool],
              emit: Callable[[dict], None], drift_text_limit: int | None = None) -> GateResult:
     """Measure the trained adapter against the base model and decide."""
-    emit({"stage": "evaluate", "step": 0, "total": 6, "message": "base model recall"})
+    emit({"stage": "evaluate", "step": 0, "total": 7, "message": "base model recall"})
     base = recall_with(model, None, probes, threads, stop)
-    emit({"stage": "evaluate", "step": 1, "total": 6, "message": "adapter recall"})
+    emit({"stage": "evaluate", "step": 1, "total": 7, "message": "adapter recall"})
     try:
         adapter = recall_with(model, trained_path, probes, threads, stop)
     except Exception as exc:  # an adapter the app's engine cannot load is rejected, not promoted
@@ -50,15 +51,15 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
     def drift_of(path: Path) -> float:
         return evaluation.mean_kl(model.path, texts, adapter_path=path, n_threads=threads, should_stop=stop)
 
-    emit({"stage": "evaluate", "step": 2, "total": 6, "message": "drift"})
+    emit({"stage": "evaluate", "step": 2, "total": 7, "message": "drift"})
     drift = drift_of(trained_path)
-    emit({"stage": "evaluate", "step": 3, "total": 6, "message": "quantization yardstick"})
+    emit({"stage": "evaluate", "step": 3, "total": 7, "message": "quantization yardstick"})
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
     promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick, adapter.total)
     result = GateResult(promote, reason, trained_path, base, adapter, drift, yardstick)
     if promote or adapter.rate <= base.rate:
         return result
-    emit({"stage": "evaluate", "step": 3, "total": 6, "message": "a gentler adapter"})  # drift alone failed
+    emit({"stage": "evaluate", "step": 3, "total": 7, "message": "a gentler adapter"})  # drift alone failed
     gentler = gentler_adapter(trained_path, work, base.rate, evaluation.drift_limit(yardstick), drift_of,
                               lambda path: recall_with(model, path, probes, threads, stop), result.tried)
     if gentler is None:
@@ -103,16 +104,30 @@ def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[En
         recalled_bare: memories recalled from the weights alone (learned_from_weights).
         compare_at_most: how many of the probes, spread evenly, compare the two models.
     """
-    emit({"stage": "evaluate", "step": 4, "total": 6, "message": "recall in chat"})
+    emit({"stage": "evaluate", "step": 5, "total": 7, "message": "recall in chat"})
     compared = probes[::math.ceil(len(probes) / max(1, compare_at_most)) or 1]  # spread over the memories
     with open_engine(adapter_path) as candidate:
         learned = learned_in_chat(candidate, store, probes, recalled_bare, stop)
         adapter = recall_in_chat(candidate, store, compared, learned, stop)
-    emit({"stage": "evaluate", "step": 5, "total": 6, "message": "base model in chat"})
+    emit({"stage": "evaluate", "step": 6, "total": 7, "message": "base model in chat"})
     with open_engine(None) as base_engine:
         base = recall_in_chat(base_engine, store, compared, set(), stop)
     promote, reason = evaluation.decide_in_chat(base, adapter)
     return ChatCheck(learned, adapter, base, promote, reason)
+
+
+def check_general(open_engine: Callable[[Path | None], AbstractContextManager[Engine]], adapter_path: Path,
+                  stop: Callable[[], bool], emit: Callable[[dict], None],
+                  limit: int | None = None) -> general_check.GeneralComparison:
+    """The shipped general questions (the first `limit` when given) asked of the base model and
+    of the adapter the gate would promote, bare; `.passed` says whether it may be promoted."""
+    questions = general_check.general_questions(limit)
+    emit({"stage": "evaluate", "step": 4, "total": 7, "message": "general questions"})
+    with open_engine(None) as base_engine:
+        base = general_check.right_answers(base_engine, questions, SYSTEM_PROMPT, stop)
+    with open_engine(adapter_path) as candidate:
+        adapter = general_check.right_answers(candidate, questions, SYSTEM_PROMPT, stop)
+    return general_check.compare(base, adapter)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from app.context import Nocturne
-from app.learning_gate import candidate_engine, check_in_chat, run_gate
+from app.learning_gate import candidate_engine, check_general, check_in_chat, run_gate
 from app.errors import NocturneError
 from app.learned_check import learned_from_weights, recall_summary
 from app.memory_conflicts import without_superseded
@@ -23,7 +23,7 @@ from app.rated_answers import feedback_pairs
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.reading_practice import last_pace, reading_plan
 from app.run_progress import ProgressClock, ProgressEvent
-from app.run_report import Recall, RunReport, memory_results
+from app.run_report import GeneralAnswers, Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
 from app.runs import TrainingRuns
 from ondevice import evaluation
@@ -61,6 +61,7 @@ class JobOptions:
     args: TrainArgs | None = None  # None: the trainer's defaults sized to the set; else as is
     replay_limit: int | None = None  # use only the first N shipped replay prompts
     drift_text_limit: int | None = None  # use only the first N drift texts
+    general_check_limit: int | None = None  # ask only the first N general questions
     seed: int = 0
     trainer_cls: type[Trainer] | None = None  # a Trainer subclass to use instead of the named one
     # For sweeps (bench/learning.py --rank/--layers/--epochs): TrainArgs fields set on the
@@ -363,8 +364,14 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     if not gate.promote:
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
         return
-    chat = check_in_chat(lambda path: candidate_engine(model, path, threads), gate.adapter_path, app.store,
-                         dataset.probes, bare_recalled, stop, emit)
+    engines = lambda path: candidate_engine(model, path, threads)  # noqa: E731
+    general = check_general(engines, gate.adapter_path, stop, emit, options.general_check_limit)
+    report.general_answers = GeneralAnswers(general.adapter, general.base, general.questions, general.lost,
+                                            general.gained)
+    if not general.passed:
+        report.status, report.reason = "rejected", general.reason()  # every memory stays in the prompt
+        return
+    chat = check_in_chat(engines, gate.adapter_path, app.store, dataset.probes, bare_recalled, stop, emit)
     report.chat_recall = Recall(adapter=chat.adapter.rate, base=chat.base.rate, probes=chat.adapter.total)
     if not chat.promote:
         report.status, report.reason = "rejected", chat.reason  # every memory stays in the prompt

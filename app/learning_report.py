@@ -71,6 +71,14 @@ def drift_line(report: RunReport) -> str | None:
     return line + "."
 
 
+def general_line(report: RunReport) -> str | None:
+    g = report.general_answers
+    if g is None:
+        return None
+    return (f"General questions (nothing about you) answered right: {g.adapter} of {g.questions} with the adapter, "
+            f"{g.base} by the base model (lost {g.lost}, gained {g.gained}).")
+
+
 def left_out(report: RunReport, memory_id: int) -> str | None:
     """Why a memory was left out of training (a secret, too long, a control marker), or None."""
     taught = report.training_outcomes.get(str(memory_id), "")
@@ -106,7 +114,7 @@ def morning_report(report: RunReport) -> str:
     lines = [headline(report)]
     if report.status == "succeeded":
         lines.append("It loads the next time Nocturne starts (an open app offers to load it now).")
-    lines += filter(None, [recall_line(report), drift_line(report)])
+    lines += filter(None, [recall_line(report), drift_line(report), general_line(report)])
     if report.memories_recalled is not None:
         lines.append(f"Memories recalled from the weights on every held-out question: "
                      f"{share(report.memories_recalled)} (a memory never asked counts as not recalled).")

@@ -49,6 +49,24 @@ class Recall:
 
 
 @dataclass
+class GeneralAnswers:
+    """General questions (nothing about the user) right, the adapter's against the base model's
+    (ondevice/general_check.py): a night must not cost answers a user sees go wrong."""
+
+    adapter: int
+    base: int
+    questions: int
+    lost: int = 0  # right by the base model, wrong with the adapter
+    gained: int = 0
+
+    @classmethod
+    def from_value(cls, value) -> GeneralAnswers | None:
+        if not isinstance(value, dict) or any(_number(value.get(k)) is None for k in ("adapter", "base", "questions")):
+            return None
+        return cls(*(_int(value.get(k)) for k in ("adapter", "base", "questions", "lost", "gained")))
+
+
+@dataclass
 class MemoryResult:
     """What one approved memory became in this run."""
 
@@ -146,6 +164,7 @@ class RunReport:
     # Held-out recall with the prompt chat sends: the adapter's (its learned memories left out)
     # against the base model's (every memory in it); measured for an adapter that passed the gate.
     chat_recall: Recall | None = None
+    general_answers: GeneralAnswers | None = None  # measured for an adapter that passed recall and drift
     memories_recalled: float | None = None  # share of memories whose every probe passed bare
     drift_kl: float | None = None
     drift_limit: float | None = None
@@ -214,7 +233,7 @@ class RunReport:
         kept = {}
         for spec in fields(cls):
             value = data.get(spec.name)
-            if spec.name in ("recall", "chat_recall", "memory_results", "recall_by_shape", "probe_answers", "strengths_tried"):
+            if spec.name in ("recall", "chat_recall", "general_answers", "memory_results", "recall_by_shape", "probe_answers", "strengths_tried"):
                 continue
             if spec.type in ("float | None",):
                 value = _number(value)
@@ -233,6 +252,7 @@ class RunReport:
         report = cls(status=kept.pop("status", "failed"), **kept)
         report.recall = Recall.from_value(data.get("recall"))
         report.chat_recall = Recall.from_value(data.get("chat_recall"))
+        report.general_answers = GeneralAnswers.from_value(data.get("general_answers"))
         report.drift_kl = report.drift_kl if report.drift_kl is not None else _number(data.get("drift"))
         report.memory_results = [m for m in map(MemoryResult.from_value, data.get("memory_results") or []) if m]
         promoted = (row.get("status") or report.status) == "succeeded"

@@ -8,14 +8,13 @@ the weights hold answers a person's own words, not whether the model memorised o
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from ondevice.answer_match import contains as _contains
+from ondevice.answer_match import fold
+
 DEVSET = Path(__file__).resolve().parent / "data" / "devset.txt"
-# Letters NFKD does not split into base + accent.
-_FOLD = str.maketrans({"ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "ł": "l", "œ": "oe", "’": "'"})
-SHORT = 3  # letters up to which a keyword is a whole word, never a stem
 
 
 @dataclass(frozen=True)
@@ -42,25 +41,6 @@ class DevMemory:
     shape: str
     text: str
     questions: tuple[DevQuestion, ...]
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, so 'Tromsø', 'Tromso' and 'TROMSØ' compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_FOLD))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def _contains(text: str, keyword: str) -> bool:
-    # At a word start, so "no" does not match "know". The end is open for a stem ("biolog" matches
-    # "biologist"), but a number is whole ("2" is not "2010"; "14" is "14th") and a word of three
-    # letters or fewer is whole but for a plural ("Liv" is not "lives", "O" is not "Oslo").
-    if keyword[-1:].isdigit():
-        end = r"(?![0-9])"
-    elif len(keyword) <= SHORT:
-        end = r"(?:s|es)?(?![^\W_])"
-    else:
-        end = ""
-    return re.search(r"(?<![^\W_])" + re.escape(keyword) + end, text) is not None
 
 
 def load(path: Path = DEVSET) -> list[DevMemory]:

@@ -4,7 +4,8 @@ Asks the general questions of bench/data/general_questions.txt (one right answer
 about the user) with chat's system prompt and no memories, of the bundled model and of the
 bundled model with each adapter given, and prints how many each answers right and every question
 where they differ. The gate's drift check (mean KL on generic texts) is an average over all
-tokens; this counts answers a user would see go wrong.
+tokens; this counts answers a user would see go wrong. It also prints the gate's own general check
+(ondevice/general_check.py, on its separate questions) for each adapter: kept or kept out.
 
     .venv/bin/python bench/general_answers.py ADAPTER.gguf [ADAPTER.gguf ...]
 
@@ -35,11 +36,15 @@ def main() -> int:
         return 2
 
     from app.context import Nocturne
+    from app.prompt import SYSTEM_PROMPT
+    from ondevice import general_check
     from ondevice.llama_engine import LlamaEngine
 
     questions = general_questions()
+    gate_questions = general_check.general_questions()
     app = Nocturne(Path(tempfile.mkdtemp(prefix="nocturne-general-")))
     answers: dict[str, list[str]] = {}
+    gate_right: dict[str, list[bool]] = {}
     try:
         for label, path in [("base", None)] + [(str(path), path) for path in args.adapters]:
             engine = LlamaEngine(app.model(), adapter_path=path, adapter_version="bench" if path else None,
@@ -47,6 +52,7 @@ def main() -> int:
             engine.load()
             try:
                 answers[label] = answers_to(engine, [q for q, _ in questions], lambda q: in_system_prompt(q, []))
+                gate_right[label] = general_check.right_answers(engine, gate_questions, SYSTEM_PROMPT)
             finally:
                 engine.close()
     finally:
@@ -62,6 +68,12 @@ def main() -> int:
             print(f"  {question}")
             for label, said in answers.items():
                 print(f"    {'+' if right[label][i] else '-'} {said[i][:70]!r}")
+    print(f"\nthe gate's general check ({len(gate_questions)} other questions; kept out when the losses "
+          f"would come by chance under {general_check.SIGNIFICANCE:.0%} of the time):")
+    for label, marks in list(gate_right.items())[1:]:
+        c = general_check.compare(gate_right["base"], marks)
+        print(f"  {'kept    ' if c.passed else 'kept out'} {c.adapter:>2} of {c.questions} (base {c.base}; "
+              f"lost {c.lost}, gained {c.gained}; chance {c.chance:.3f})  {label}")
     return 0
 
 

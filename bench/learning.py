@@ -160,6 +160,8 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
             limits["epochs"] = tuning.pop("epochs")
         if "reading_share" in tuning:
             limits["reading_share"] = tuning.pop("reading_share")
+        if "replay_limit" in tuning:
+            limits["replay_limit"] = tuning.pop("replay_limit")
         if "targets" in tuning:  # a list after JSON
             tuning["targets"] = tuple(tuning["targets"])
         if "rank" in tuning:  # the same scale (alpha / rank) at every rank, so only capacity changes
@@ -190,6 +192,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
         "learned_in_chat": len(learned), "memories_trained": report.memories_trained,
         "examples": report.examples, "tokens": report.tokens,
         "drift_kl": report.drift_kl, "drift_limit": report.drift_limit, "wall_s": wall,
+        "general_answers": asdict(report.general_answers) if report.general_answers else None,
         "train_s": report.training_seconds, "iterations": report.args.get("iterations"),
         "steps": report.trainer_metrics.get("steps"),  # fewer than planned when the budget ran out
         "lora": {k: report.args.get(k) for k in ("rank", "num_layers", "targets")},
@@ -265,6 +268,10 @@ def print_table(results: list[dict]) -> None:
         f"{r['job_chat_recall']['adapter']:.0%} ({r['job_chat_recall']['base']:.0%})")
     row("learned in chat (job)", lambda r: r.get("learned_in_chat", "-"))
     row("drift KL (limit)", lambda r: "-" if r.get("drift_kl") is None else f"{r['drift_kl']:.3f} ({r['drift_limit']:.3f})")
+    row("general questions (gate), base", lambda r: "-" if not r.get("general_answers") else
+        "{adapter} of {questions} ({base})".format(**r["general_answers"]))
+    row("replay share of tokens", lambda r: "-" if not r.get("tokens") else
+        f"{(r['tokens'].get('replay', 0) + r['tokens'].get('plain', 0)) / sum(r['tokens'].values()):.0%}")
     row("training tokens (all sources)", lambda r: sum(r["tokens"].values()) if r.get("tokens") else "-")
     row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
@@ -301,6 +308,7 @@ def main() -> int:
     parser.add_argument("--reading-share", type=float,
                         help="share of questions asked again with their own memory among others in the prompt "
                              "(default: the job's choice, off on a first night: app/reading_practice.py)")
+    parser.add_argument("--replay-limit", type=int, help="replay only the first N shipped prompts (the 30 of before)")
     parser.add_argument("--rescore", nargs="+", metavar="JSON",
                         help="print saved runs (--out files) again, scored with today's keywords; runs nothing")
     parser.add_argument("--tuning", help=argparse.SUPPRESS)
@@ -316,7 +324,8 @@ def main() -> int:
         return 0
     tuning = {key: value for key, value in (("rank", args.rank), ("num_layers", args.layers), ("epochs", args.epochs),
                                             ("targets", tuple(args.targets) if args.targets else None),
-                                            ("reading_share", args.reading_share)) if value is not None}
+                                            ("reading_share", args.reading_share),
+                                            ("replay_limit", args.replay_limit)) if value is not None}
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
         parser.error(f"--memories takes numbers from 1 to {available} (the development set's size)")

@@ -108,19 +108,26 @@ def test_the_bench_records_whether_each_question_s_memory_was_in_chat_s_prompt(a
     assert rates["right_when_shown"] == score_conditions(memories, conditions)["base_in_chat"].rate
 
 
+ASKING = {"what", "which", "many", "much", "does", "there", "name", "give"}
+
+
+def content_words(text: str) -> frozenset[str]:
+    """A question's longer words less the asking ones, to tell a rewording of another question."""
+    return frozenset(w for w in text.lower().replace("'", " ").rstrip("?.").split() if len(w) > 3) - ASKING
+
+
+def rewords(question: str, others: list[str]) -> bool:
+    """The same question as one of `others`, or most of its words ("largest ocean" / "largest
+    ocean on Earth")."""
+    mine = content_words(question)
+    return any(len(mine & content_words(other)) * 2 > len(mine) for other in others)
+
+
 def test_general_questions_are_never_replay_prompts_so_adapters_are_measured_on_untrained_ones():
     from bench.memory_position import general_questions
     from ondevice.training.replay import replay_prompts
 
-    asking = {"what", "which", "many", "much", "does", "there", "name", "give"}
-
-    def words(text: str) -> frozenset[str]:
-        return frozenset(w for w in text.lower().replace("'", " ").rstrip("?.").split() if len(w) > 3) - asking
-
     questions = general_questions()
     assert len(questions) >= 40 and all(answers for _, answers in questions)
-    replayed = [words(prompt) for prompt in replay_prompts()]
-    # Not the same question, nor most of its words (a rewording: "largest ocean" / "largest ocean on Earth").
     for question, _ in questions:
-        mine = words(question)
-        assert not any(len(mine & theirs) * 2 > len(mine) for theirs in replayed), question
+        assert not rewords(question, replay_prompts()), question

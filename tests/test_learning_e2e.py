@@ -59,6 +59,10 @@ def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, noc
     assert stored.chat_recall == report.chat_recall and report.chat_recall.probes == recall.probes
     assert report.chat_recall.adapter >= report.chat_recall.base
     assert "With the prompt chat sends" in morning_report(stored)
+    # It still answers the general questions the base model does (none is about the user).
+    general = stored.general_answers
+    assert general == report.general_answers and general.questions >= 40 and general.lost <= general.gained + 3
+    assert "General questions (nothing about you) answered right" in morning_report(stored)
 
     from app.context import Nocturne
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QMargins, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 
-from app.learning_report import drift_line, duration, headline, left_out, recall_line
+from app.learning_report import drift_line, duration, general_line, headline, left_out, recall_line
 from app.run_report import IN_PROMPT, IN_WEIGHTS, NOT_PROBED, RunReport
 from ui.style import current_theme
 
@@ -44,7 +44,7 @@ def report_html(report: RunReport, loaded_adapter: str | None = None) -> str:
         if texts:
             items = "".join(f"<li>{_html(text)}</li>" for text in texts)
             parts.append(f"<p>{title} ({len(texts)}):</p><ul>{items}</ul>")
-    for line in (recall_line(report), drift_line(report)):
+    for line in (recall_line(report), drift_line(report), general_line(report)):
         if line:
             parts.append(f"<p>{_html(line)}</p>")
     if report.wall_seconds is not None:
