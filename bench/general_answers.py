@@ -61,7 +61,9 @@ def main() -> int:
              for label, said in answers.items()}
     print(f"bundled SmolLM2-135M-Instruct Q4_1, {len(questions)} general questions, no memories in the prompt\n")
     for label, marks in right.items():
-        print(f"{sum(marks):>3} of {len(questions)} right  {label}")
+        c = general_check.compare(right["base"], marks)  # against the base: lost, gained, sign test
+        versus = "" if label == "base" else f" (lost {c.lost}, gained {c.gained}; chance {c.chance:.3f})"
+        print(f"{sum(marks):>3} of {len(questions)} right{versus}  {label}")
     print("\nwhere they differ (right: +):")
     for i, (question, _) in enumerate(questions):
         if len({marks[i] for marks in right.values()}) > 1:

@@ -41,15 +41,9 @@ LABEL_WIDTH = 38  # the longest row label ("in chat (adapter): memory in prompt"
 
 
 def _answers(engine, questions: list[str], system_for) -> list[str]:
-    from ondevice.engine import GenerationOptions, Usage
-    from ondevice.evaluation import PROBE_MAX_TOKENS
+    from ondevice.evaluation import short_answer
 
-    options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
-    replies = []
-    for question in questions:
-        messages = [{"role": "system", "content": system_for(question)}, {"role": "user", "content": question}]
-        replies.append("".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip())
-    return replies
+    return [short_answer(engine, system_for(question), question) for question in questions]
 
 
 def ask_dev_questions(app, memories, adapter: Path | None, learned: set[int], quick: bool = False,

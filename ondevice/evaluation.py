@@ -84,17 +84,22 @@ def recall(
     Returns:
         The recall rate over probes asking for a fact, and every answer.
     """
-    options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
     answers = []
     for probe in probes:
         if should_stop and should_stop():
             raise InterruptedError("evaluation cancelled")
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": probe.question}]
-        text = "".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip()
+        text = short_answer(engine, system_prompt, probe.question)
         hit = answered(probe.expected, text)
         answers.append({"memory_id": probe.memory_id, "question": probe.question,
                         "expected": probe.expected, "answer": text, "hit": hit})
     return result_of(answers)
+
+
+def short_answer(engine: Engine, system_prompt: str, question: str) -> str:
+    """The greedy, short answer the gate reads: `question` asked after `system_prompt` alone."""
+    messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}]
+    options = GenerationOptions(max_tokens=PROBE_MAX_TOKENS)
+    return "".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage)).strip()
 
 
 def result_of(answers: list[dict]) -> RecallResult:

@@ -4,7 +4,8 @@ Drift (mean KL on generic texts) averages over every token and misses answers a 
 wrong: a 100-memory night's adapter answered "You live on planet Neptune." to "What planet do we
 live on?" and got 21 of 40 general questions against the base model's 29 with its drift under the
 limit (bench/results/general-answers-a5c363e.txt). The questions (ondevice/data/general_checks.json)
-are asked bare, greedy and short, of both models; answers are scored as the benches score them.
+are asked of both models bare, greedy and short as the probes are (evaluation.short_answer), and
+scored as the benches score answers (a word start, a number whole).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from importlib import resources
 from typing import Callable
 
 from ondevice.answer_match import gives_any
-from ondevice.engine import Engine, GenerationOptions, Usage
+from ondevice.engine import Engine
+from ondevice.evaluation import short_answer
 
-ANSWER_MAX_TOKENS = 24  # "The capital of Portugal is Lisbon." with room to spare
 # An adapter is kept out when the questions it lost against those it gained would come this
 # rarely from changes that favour neither model (a one-sided sign test).
 SIGNIFICANCE = 0.05
@@ -43,14 +44,11 @@ def right_answers(engine: Engine, questions: list[GeneralQuestion], system_promp
     Raises:
         InterruptedError: `should_stop` returned True between questions.
     """
-    options = GenerationOptions(max_tokens=ANSWER_MAX_TOKENS)
     right = []
     for question in questions:
         if should_stop and should_stop():
             raise InterruptedError("evaluation cancelled")
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": question.question}]
-        text = "".join(p for p in engine.stream(messages, options) if not isinstance(p, Usage))
-        right.append(gives_any(text, question.answers))
+        right.append(gives_any(short_answer(engine, system_prompt, question.question), question.answers))
     return right
 
 
