@@ -117,11 +117,10 @@ def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[En
 
 
 def check_general(open_engine: Callable[[Path | None], AbstractContextManager[Engine]], adapter_path: Path,
-                  stop: Callable[[], bool], emit: Callable[[dict], None],
-                  limit: int | None = None) -> general_check.GeneralComparison:
-    """The shipped general questions (the first `limit` when given) asked of the base model and
-    of the adapter the gate would promote, bare; `.passed` says whether it may be promoted."""
-    questions = general_check.general_questions(limit)
+                  stop: Callable[[], bool], emit: Callable[[dict], None]) -> general_check.GeneralComparison:
+    """The shipped general questions asked of the base model and of the adapter the gate would
+    promote, bare; `.passed` says whether it may be promoted."""
+    questions = general_check.general_questions()
     emit({"stage": "evaluate", "step": 4, "total": 7, "message": "general questions"})
     with open_engine(None) as base_engine:
         base = general_check.right_answers(base_engine, questions, SYSTEM_PROMPT, stop)

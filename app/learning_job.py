@@ -61,7 +61,6 @@ class JobOptions:
     args: TrainArgs | None = None  # None: the trainer's defaults sized to the set; else as is
     replay_limit: int | None = None  # use only the first N shipped replay prompts
     drift_text_limit: int | None = None  # use only the first N drift texts
-    general_check_limit: int | None = None  # ask only the first N general questions
     seed: int = 0
     trainer_cls: type[Trainer] | None = None  # a Trainer subclass to use instead of the named one
     # For sweeps (bench/learning.py --rank/--layers/--epochs): TrainArgs fields set on the
@@ -365,7 +364,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
         return
     engines = lambda path: candidate_engine(model, path, threads)  # noqa: E731
-    general = check_general(engines, gate.adapter_path, stop, emit, options.general_check_limit)
+    general = check_general(engines, gate.adapter_path, stop, emit)
     report.general_answers = GeneralAnswers(general.adapter, general.base, general.questions, general.lost,
                                             general.gained)
     if not general.passed:

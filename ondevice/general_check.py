@@ -31,10 +31,10 @@ class GeneralQuestion:
     answers: tuple[str, ...]  # spellings of the one right answer
 
 
-def general_questions(limit: int | None = None) -> list[GeneralQuestion]:
-    """The shipped questions, in file order (the first `limit` of them when given)."""
+def general_questions() -> list[GeneralQuestion]:
+    """The shipped questions, in file order."""
     data = json.loads((resources.files("ondevice") / "data" / "general_checks.json").read_text(encoding="utf-8"))
-    return [GeneralQuestion(row["question"], tuple(row["answers"])) for row in data["checks"]][:limit]
+    return [GeneralQuestion(row["question"], tuple(row["answers"])) for row in data["checks"]]
 
 
 def right_answers(engine: Engine, questions: list[GeneralQuestion], system_prompt: str,

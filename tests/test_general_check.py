@@ -34,11 +34,11 @@ def test_the_gate_questions_are_held_out_from_training_and_from_the_bench():
 
 
 def test_answers_are_scored_at_a_word_start_and_numbers_whole():
-    hour = [q for q in general_questions() if q.question == "How many seconds are in a minute?"]
+    minute = [q for q in general_questions() if q.question == "How many seconds are in a minute?"]
     said = {"How many seconds are in a minute?": "A minute has 3600 seconds."}
-    assert right_answers(ScriptedEngine(said), hour, SYSTEM_PROMPT) == [False]
+    assert right_answers(ScriptedEngine(said), minute, SYSTEM_PROMPT) == [False]
     said["How many seconds are in a minute?"] = "There are 60 seconds in a minute."
-    assert right_answers(ScriptedEngine(said), hour, SYSTEM_PROMPT) == [True]
+    assert right_answers(ScriptedEngine(said), minute, SYSTEM_PROMPT) == [True]
 
 
 @pytest.mark.parametrize(("lost", "gained", "passed"), [(10, 2, False), (5, 2, True), (4, 0, True),
@@ -51,8 +51,8 @@ def test_an_adapter_is_kept_out_only_when_its_losses_are_unlikely_by_chance(lost
     assert (comparison.reason() == "") == passed
 
 
-def _right_answers(right: bool) -> dict[str, str]:
-    return {q.question: f"It is {q.answers[0] if right else 'something else'}." for q in general_questions()}
+def _right_answers() -> dict[str, str]:
+    return {q.question: f"It is {q.answers[0]}." for q in general_questions()}
 
 
 class Forgetful(ScriptedEngine):
@@ -61,7 +61,7 @@ class Forgetful(ScriptedEngine):
 
     def __init__(self, forgotten: int):
         wrong = {q.question for q in general_questions()[:forgotten]}
-        super().__init__({q: a if q not in wrong else "I am not sure." for q, a in _right_answers(True).items()})
+        super().__init__({q: a if q not in wrong else "I am not sure." for q, a in _right_answers().items()})
 
     def answer(self, messages) -> str:
         question = messages[-1]["content"]
@@ -71,7 +71,7 @@ class Forgetful(ScriptedEngine):
 def test_the_job_keeps_out_an_adapter_that_lost_general_answers_and_the_report_says_so(
         app, shared_training_cache, monkeypatch):
     add_memories(app, ["My cat is called Miso"])
-    adapter, base = Forgetful(forgotten=12), ScriptedEngine(_right_answers(True))
+    adapter, base = Forgetful(forgotten=12), ScriptedEngine(_right_answers())
 
     def engines(model, adapter_path, threads):
         return nullcontext(adapter if adapter_path else base)
@@ -99,7 +99,7 @@ def test_the_job_keeps_out_an_adapter_that_lost_general_answers_and_the_report_s
 
 def test_an_adapter_that_loses_a_few_by_chance_is_promoted(app, shared_training_cache, monkeypatch):
     add_memories(app, ["My cat is called Miso"])
-    adapter, base = Forgetful(forgotten=2), ScriptedEngine(_right_answers(True))
+    adapter, base = Forgetful(forgotten=2), ScriptedEngine(_right_answers())
     engines = lambda model, adapter_path, threads: nullcontext(adapter if adapter_path else base)  # noqa: E731
     monkeypatch.setattr(learning_gate, "candidate_engine", engines)
     monkeypatch.setattr(learning_job, "candidate_engine", engines)
