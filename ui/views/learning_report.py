@@ -36,6 +36,10 @@ def report_html(report: RunReport, loaded_adapter: str | None = None) -> str:
         parts.append("<p>Chat is using this adapter now.</p>")
     elif report.status == "succeeded":
         parts.append("<p>The new adapter loads at the next start, or now with <i>Use it now</i>.</p>")
+    # The numbers first: a 100-memory night lists ~100 memories below them.
+    for line in (recall_line(report), drift_line(report), general_line(report)):
+        if line:
+            parts.append(f"<p>{_html(line)}</p>")
     groups = [(IN_WEIGHTS, "In the weights"), (IN_PROMPT, "Still in the prompt"),
               (NOT_PROBED, "Not probed")]
     for outcome, title in groups:
@@ -44,9 +48,6 @@ def report_html(report: RunReport, loaded_adapter: str | None = None) -> str:
         if texts:
             items = "".join(f"<li>{_html(text)}</li>" for text in texts)
             parts.append(f"<p>{title} ({len(texts)}):</p><ul>{items}</ul>")
-    for line in (recall_line(report), drift_line(report), general_line(report)):
-        if line:
-            parts.append(f"<p>{_html(line)}</p>")
     if report.wall_seconds is not None:
         training = (f" (learning itself: {duration(report.training_seconds)})"
                     if report.training_seconds is not None else "")
