@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.memory_position import answers_to, is_right, general_questions, in_system_prompt  # noqa: E402
+from bench.memory_position import answers_to, general_questions, in_system_prompt  # noqa: E402
+from ondevice.answer_match import gives_any  # noqa: E402
 
 
 def main() -> int:
@@ -57,7 +58,7 @@ def main() -> int:
                 engine.close()
     finally:
         app.close()
-    right = {label: [is_right(a, expected) for a, (_, expected) in zip(said, questions)]
+    right = {label: [gives_any(a, expected) for a, (_, expected) in zip(said, questions)]
              for label, said in answers.items()}
     print(f"bundled SmolLM2-135M-Instruct Q4_1, {len(questions)} general questions, no memories in the prompt\n")
     for label, marks in right.items():

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import devset  # noqa: E402
+from ondevice.answer_match import gives_any  # noqa: E402  (scored as the gate scores its general questions)
 
 GENERAL = REPO / "bench" / "data" / "general_questions.txt"
 
@@ -66,11 +67,6 @@ def answers_to(engine, questions: list[str], messages_for) -> list[str]:
             for q in questions]
 
 
-def is_right(answer: str, expected: list[str]) -> bool:
-    """Scored as the development set is: at a word start, a number whole ("60" is not "3600")."""
-    return devset.DevQuestion("", (tuple(expected),)).answered_by(answer)
-
-
 def measure(engine, store, memories, ids, personal: bool = True) -> dict:
     from app.chat import ChatSettings
     from app.memory_context import memories_for_prompt
@@ -84,7 +80,7 @@ def measure(engine, store, memories, ids, personal: bool = True) -> dict:
     general = general_questions()
     known = [(q, expected) for (q, expected), answer in
              zip(general, answers_to(engine, [q for q, _ in general], lambda q: in_system_prompt(q, [])))
-             if is_right(answer, expected)]
+             if gives_any(answer, expected)]
     out = {"general known": len(known)}
     for position, build in POSITIONS.items():
         shown: list[bool] = []
@@ -101,7 +97,7 @@ def measure(engine, store, memories, ids, personal: bool = True) -> dict:
         kept = answers_to(engine, [q for q, _ in known], lambda q: build(q, [text for _, text in shown_for(q)]))
         out[position] = {"recall": sum(hits) / max(1, len(hits)), "in_prompt": sum(shown) / max(1, len(shown)),
                          "right_when_shown": sum(right) / max(1, len(right)),
-                         "general": sum(is_right(a, expected) for a, (_, expected) in zip(kept, known))}
+                         "general": sum(gives_any(a, expected) for a, (_, expected) in zip(kept, known))}
         print(f"{position}: {out[position]}", file=sys.stderr, flush=True)
     return out
 
