@@ -117,13 +117,14 @@ def check_in_chat(open_engine: Callable[[Path | None], AbstractContextManager[En
 
 
 def check_general(open_engine: Callable[[Path | None], AbstractContextManager[Engine]], adapter_path: Path,
-                  stop: Callable[[], bool], emit: Callable[[dict], None]) -> general_check.GeneralComparison:
-    """The shipped general questions asked of the base model and of the adapter the gate would
-    promote, bare; `.passed` says whether it may be promoted."""
+                  base_sha256: str, cache: Path, stop: Callable[[], bool],
+                  emit: Callable[[dict], None]) -> general_check.GeneralComparison:
+    """The shipped general questions asked of the base model (cached in `cache` per base model)
+    and of the adapter the gate would promote, bare; `.passed` says whether it may be promoted."""
     questions = general_check.general_questions()
     emit({"stage": "evaluate", "step": 4, "total": 7, "message": "general questions"})
-    with open_engine(None) as base_engine:
-        base = general_check.right_answers(base_engine, questions, SYSTEM_PROMPT, stop)
+    base = general_check.base_right_answers(lambda: open_engine(None), base_sha256, cache, questions,
+                                            SYSTEM_PROMPT, stop)
     with open_engine(adapter_path) as candidate:
         adapter = general_check.right_answers(candidate, questions, SYSTEM_PROMPT, stop)
     return general_check.compare(base, adapter)

@@ -364,7 +364,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
         return
     engines = lambda path: candidate_engine(model, path, threads)  # noqa: E731
-    general = check_general(engines, gate.adapter_path, stop, emit)
+    general = check_general(engines, gate.adapter_path, model.sha256, cache, stop, emit)
     report.general_answers = GeneralAnswers(general.adapter, general.base, general.questions, general.lost,
                                             general.gained)
     if not general.passed:

@@ -15,7 +15,7 @@ from app.run_report import GeneralAnswers, RunReport
 from app.runs import TrainingRuns
 from bench.memory_position import general_questions as bench_questions
 from ondevice.adapters import AdapterRegistry
-from ondevice.general_check import compare, general_questions, right_answers
+from ondevice.general_check import base_right_answers, compare, general_questions, right_answers
 from ondevice.training.replay import replay_prompts
 from tests.learning_helpers import ScriptedEngine, TinyRandomTrainer, add_memories
 from tests.test_bench_devset import rewords
@@ -49,6 +49,31 @@ def test_an_adapter_is_kept_out_only_when_its_losses_are_unlikely_by_chance(lost
     comparison = compare(base, adapter)
     assert (comparison.lost, comparison.gained, comparison.passed) == (lost, gained, passed)
     assert (comparison.reason() == "") == passed
+
+
+class CountedEngine(ScriptedEngine):
+    opened = 0
+
+
+def test_the_base_model_is_asked_once_per_model_and_question_set(tmp_path):
+    questions = general_questions()[:3]
+    said = {q.question: f"It is {q.answers[0]}." for q in questions[:2]}  # the third is not known
+
+    def open_base():
+        CountedEngine.opened += 1
+        return nullcontext(CountedEngine(said))
+
+    first = base_right_answers(open_base, "sha-a", tmp_path, questions, SYSTEM_PROMPT)
+    assert first == [True, True, False] and CountedEngine.opened == 1
+    assert base_right_answers(open_base, "sha-a", tmp_path, questions, SYSTEM_PROMPT) == first
+    assert CountedEngine.opened == 1  # from the cache
+    base_right_answers(open_base, "sha-b", tmp_path, questions, SYSTEM_PROMPT)  # another model
+    base_right_answers(open_base, "sha-a", tmp_path, questions[:2], SYSTEM_PROMPT)  # other questions
+    base_right_answers(open_base, "sha-a", tmp_path, questions[:2], "Another system prompt.")
+    assert CountedEngine.opened == 4
+    (tmp_path / "general-base-sha-a.json").write_text('{"key": ')  # a cut-off write
+    assert base_right_answers(open_base, "sha-a", tmp_path, questions, SYSTEM_PROMPT) == first
+    assert CountedEngine.opened == 5
 
 
 def _right_answers() -> dict[str, str]:
