@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.adapter_files import missing_adapter_files  # noqa: E402
 from bench.memory_position import answers_to, general_questions, in_system_prompt  # noqa: E402
 from ondevice.answer_match import gives_any  # noqa: E402
 
@@ -31,9 +32,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("adapters", nargs="+", type=Path, help="GGUF LoRA adapters of the bundled model")
     args = parser.parse_args()
-    missing = [str(path) for path in args.adapters if not path.is_file()]
-    if missing:
-        print(f"No such adapter file: {', '.join(missing)}.", file=sys.stderr)
+    problem = missing_adapter_files(args.adapters)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
 
     from app.context import Nocturne

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import devset  # noqa: E402
+from bench.adapter_files import missing_adapter_files  # noqa: E402
 
 QUESTIONS = REPO / "bench" / "data" / "unknown_questions.txt"
 
@@ -59,9 +60,9 @@ def main() -> int:
     parser.add_argument("--memories", type=int, default=100, help="development-set memories stored for chat's prompt")
     parser.add_argument("--show", action="store_true", help="print every answer")
     args = parser.parse_args()
-    missing = [str(path) for path in args.adapters if not path.is_file()]
-    if missing:
-        print(f"No such adapter file: {', '.join(missing)}.", file=sys.stderr)
+    problem = missing_adapter_files(args.adapters)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
 
     from app.context import Nocturne
