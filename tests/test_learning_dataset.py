@@ -235,11 +235,9 @@ def test_only_answers_are_taught_and_replay_only_anchors(template):
             assert example.messages[2]["content"] + "<|im_end|>\n" == taught
         elif example.source == "statement":
             assert taught.startswith("Thanks for telling me.") and "Your cat is called Miso" in taught
-        elif example.source == "not_told":  # a topic no memory names (tests/test_not_told.py)
-            assert taught == "You haven't told me that.<|im_end|>\n"
         else:  # the base model's own answer, as a chat and as plain text: nothing is taught
             assert example.source in ("replay", "plain") and taught == ""
-    assert {e.source for e in dataset.examples} == {"memory", "statement", "not_told", "replay", "plain"}
+    assert {e.source for e in dataset.examples} == {"memory", "statement", "replay", "plain"}
     assert next(e for e in dataset.examples if e.source == "plain").text == "A generic answer with some words."
 
 

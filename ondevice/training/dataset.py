@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .not_told import not_told_answer, unanswered
 from .phrasing import Phrasings, confirmations, phrase
 from .types import Example, Probe, TrainingSet
 
@@ -271,18 +270,6 @@ def build_training_set(
         report.questions_per_memory[memory_id] = len(trained)
         hashes[memory_id] = content_sha256(text)
         report.memories_used.append(memory_id)
-
-    # Questions about topics no memory names, answered "You haven't told me that." (not_told.py):
-    # every memory counts, even one not trained (a secret is still something the user told).
-    # Every other one is asked as in chat, among memories that do not answer it either.
-    trained_texts = [text for _, text, _ in kept]
-    told_rng = random.Random(seed + 2)
-    for index, question in enumerate(unanswered([text for _, text in memories], seed)):
-        system_text = system_prompt
-        if system_with_memories is not None and trained_texts and index % 2 == 1:
-            shown = told_rng.sample(trained_texts, told_rng.randint(1, min(MAX_OTHER_MEMORIES, len(trained_texts))))
-            system_text = system_with_memories(shown)
-        add(question, not_told_answer(), "not_told", None, system_text)
 
     for kind, user, answer in feedback:
         reason = secret(user) or secret(answer)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-ExampleSource = Literal["memory", "statement", "not_told", "replay", "plain", "correction", "liked"]
+ExampleSource = Literal["memory", "statement", "replay", "plain", "correction", "liked"]
 
 
 @dataclass(frozen=True)
