@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,10 +76,14 @@ def base_right_answers(open_base: Callable[[], AbstractContextManager[Engine]], 
         pass  # none yet, or unreadable: asked again and rewritten
     with open_base() as engine:
         right = right_answers(engine, questions, system_prompt, should_stop)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".partial")
-    tmp.write_text(json.dumps({"key": key, "right": right}))
-    os.replace(tmp, cache)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"key": key, "right": right}))
+        os.replace(tmp, cache)
+    except OSError:  # a full disk costs tomorrow's night a minute, never tonight's check
+        with suppress(OSError):
+            tmp.unlink()
     return right
 
 

@@ -74,6 +74,9 @@ def test_the_base_model_is_asked_once_per_model_and_question_set(tmp_path):
     (tmp_path / "general-base-sha-a.json").write_text('{"key": ')  # a cut-off write
     assert base_right_answers(open_base, "sha-a", tmp_path, questions, SYSTEM_PROMPT) == first
     assert CountedEngine.opened == 5
+    unwritable = tmp_path / "a-file-not-a-folder"
+    unwritable.write_text("")
+    assert base_right_answers(open_base, "sha-a", unwritable, questions, SYSTEM_PROMPT) == first  # asked, not kept
 
 
 def _right_answers() -> dict[str, str]:
