@@ -61,8 +61,8 @@ def base_right_answers(open_base: Callable[[], AbstractContextManager[Engine]], 
                        should_stop: Callable[[], bool] | None = None) -> list[bool]:
     """`right_answers` of the base model, asked once per base model and question set.
 
-    Greedy answers of an unchanged model do not change, and asking them took about half of the
-    check's 2 minutes a night on the 135M model. Kept in `cache_dir` as
+    Greedy answers of an unchanged model do not change, and asking them took 30 s a night on the
+    135M model (124 questions, 2 idle cores). Kept in `cache_dir` as
     `general-base-<sha256>.json`; nothing in it comes from the user.
     """
     key = hashlib.sha256(json.dumps([system_prompt, PROBE_MAX_TOKENS, [[q.question, list(q.answers)] for q in questions]])
