@@ -4,7 +4,7 @@ Asks the questions of bench/data/unknown_questions.txt (about the development se
 answered by none of its memories) of the bundled model and of the bundled model with each adapter
 given, bare and with the prompt chat sends once the first N development-set memories are stored
 (every memory may be shown; the ones the question's words find come first). Prints how often each
-says it was not told (ondevice.answer_match.says_not_told) and, with --show, every answer.
+says it was not told (says_not_told) and, with --show, every answer.
 
     .venv/bin/python bench/unknown_questions.py [--memories 100] [--show] [ADAPTER.gguf ...]
 """
@@ -12,6 +12,7 @@ says it was not told (ondevice.answer_match.says_not_told) and, with --show, eve
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,8 +22,21 @@ sys.path.insert(0, str(REPO))
 
 from bench import devset  # noqa: E402
 from bench.adapter_files import missing_adapter_files  # noqa: E402
+from ondevice.answer_match import fold  # noqa: E402
 
 QUESTIONS = REPO / "bench" / "data" / "unknown_questions.txt"
+
+
+# How the models say they were not told something ("You haven't told me your middle name.").
+_NOT_TOLD = re.compile(
+    r"\b(?:(?:have ?n[o']t|have never|never|did ?n[o']t|did not|has ?n[o']t) (?:told|mentioned|said|shared|given)"
+    r"|not (?:mentioned|told|shared)|(?:do ?n[o']t|do not|don't) (?:know|have (?:that|this|any) (?:information|detail))"
+    r"|no (?:information|record|idea)|not sure|not aware)\b")
+
+
+def says_not_told(answer: str) -> bool:
+    """Whether `answer` says the model was not told or does not know, rather than giving a fact."""
+    return _NOT_TOLD.search(fold(answer)) is not None
 
 
 def unknown_questions() -> list[str]:
@@ -66,7 +80,6 @@ def main() -> int:
         return 2
 
     from app.context import Nocturne
-    from ondevice.answer_match import says_not_told
     from tests.learning_helpers import add_memories
 
     questions = unknown_questions()

@@ -37,15 +37,3 @@ def gives_any(answer: str, alternatives: list[str] | tuple[str, ...]) -> bool:
     """Whether `answer` gives one of `alternatives` (spellings of one right answer)."""
     text = fold(answer)
     return any(contains(text, fold(alt)) for alt in alternatives)
-
-
-# How the models say they were not told something ("You haven't told me your middle name.").
-_NOT_TOLD = re.compile(
-    r"\b(?:(?:have ?n[o']t|have never|never|did ?n[o']t|did not|has ?n[o']t) (?:told|mentioned|said|shared|given)"
-    r"|not (?:mentioned|told|shared)|(?:do ?n[o']t|do not|don't) (?:know|have (?:that|this|any) (?:information|detail))"
-    r"|no (?:information|record|idea)|not sure|not aware)\b")
-
-
-def says_not_told(answer: str) -> bool:
-    """Whether `answer` says the model was not told or does not know, rather than giving a fact."""
-    return _NOT_TOLD.search(fold(answer)) is not None

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import devset
-from bench.unknown_questions import unknown_questions
-from ondevice.answer_match import says_not_told
+from bench.unknown_questions import says_not_told, unknown_questions
 
 
 def test_the_bench_has_forty_distinct_questions_none_of_them_a_development_set_question():
