@@ -19,12 +19,13 @@ from app.errors import NocturneError
 from app.learned_check import learned_from_weights, recall_summary
 from app.memory_conflicts import without_superseded
 from app.nightly_proposals import ProposalStep, propose_new_turns
-from app.rated_answers import feedback_pairs
+from app.rated_answers import rated_answers
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.reading_practice import last_pace, reading_plan
 from app.run_progress import ProgressClock, ProgressEvent
 from app.run_report import GeneralAnswers, Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
+from app.warm_start import choose_start, fresh
 from app.runs import TrainingRuns
 from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
@@ -70,6 +71,7 @@ class JobOptions:
     # None: on when the night cannot cover the set (app/reading_practice.py); bench/learning.py
     # --reading-share sets it.
     reading_share: float | None = None
+    fresh: bool = False  # train from zero even when the adapter in use could be continued
 
 
 def learn_check(app: Nocturne, trainer: str | None = None) -> LearnCheck:
@@ -302,7 +304,8 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     memories, conflicts = without_superseded(memories)
     report.superseded = sorted(c.older_id for c in conflicts)
     count_tokens = token_counter(model.path)
-    feedback = feedback_pairs(app)
+    rated = rated_answers(app)
+    feedback = [pair for _, pair in rated]
 
     def build(reading_share: float):
         return build_training_set(
@@ -334,6 +337,10 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
         raise LearningError("Every approved memory looks like a secret, so nothing can be learned: "
                             "review them with `nocturne memories`.")
     report.budget_minutes = args.max_minutes
+    start = fresh("asked to") if options.fresh else choose_start(
+        AdapterRegistry(app.store, app.home), model, args, set(built.memories_used), {i for i, _ in rated})
+    args = start.args(args)
+    report.starting_point = start.reason
     trainer = trainer_cls(model.path, model.sha256, cache, work)
     emit({"stage": "train", "step": 0, "total": args.iterations})
     trained = trainer.train(dataset, args, ProgressCallback(emit, stop))
@@ -383,7 +390,7 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     metrics = {"recall": asdict(report.recall), "drift_kl": drift, "yardstick_kl": yardstick,
                "drift_limit": report.drift_limit, "recall_in_chat": report.recall_in_chat,
                "strength": report.adapter_strength,
-               "train": report.trainer_metrics}
+               "train": report.trainer_metrics, "line": start.metrics({i for i, _ in rated})}
     info = AdapterRegistry(app.store, app.home).promote(
         gate.adapter_path, model.sha256, name, report.args, metrics, dataset.memory_hashes,
         recalled, run_id=run_id,

@@ -123,6 +123,8 @@ def morning_report(report: RunReport) -> str:
         lines += [f"  - {line}" for line in memory_lines(report)]
     if report.training_seconds is not None:
         lines.append(training_line(report))
+    if report.starting_point:
+        lines.append(report.starting_point)
     if report.reading_practice:
         lines.append(report.reading_practice)
     if report.wall_seconds is not None:

@@ -179,6 +179,8 @@ class RunReport:
     budget_minutes: float | None = None  # the night's training time it was allowed
     # Whether questions were also asked with their memory shown, and why (app/reading_practice.py).
     reading_practice: str | None = None
+    # Whether training continued the adapter in use or started from zero, and why (app/warm_start.py).
+    starting_point: str | None = None
     reading_examples: int = 0
     tokens_per_s: float | None = None
     final_loss: float | None = None

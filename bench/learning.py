@@ -156,6 +156,8 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
             limits["reading_share"] = tuning.pop("reading_share")
         if "replay_limit" in tuning:
             limits["replay_limit"] = tuning.pop("replay_limit")
+        nights = tuning.pop("nights", 1)  # nights in a row on the same data folder
+        limits["fresh"] = tuning.pop("fresh", False)
         if "targets" in tuning:  # a list after JSON
             tuning["targets"] = tuple(tuning["targets"])
         if "rank" in tuning:  # the same scale (alpha / rank) at every rank, so only capacity changes
@@ -165,7 +167,14 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
             defaults = family_defaults(trainer_class(trainer).default_args, app.model().path)
             tuning["alpha"] = defaults.alpha / defaults.rank * tuning["rank"]
         options = JobOptions(trainer_cls=_kept_trainer(trainer, kept), tuning=tuning, **limits)
-        report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
+        each_night = []
+        for _ in range(nights):
+            night_started = time.monotonic()
+            report = run_learning_job(app, trainer=trainer, max_minutes=max_minutes, options=options)
+            each_night.append({"status": report.status, "steps": report.trainer_metrics.get("steps"),
+                               "drift_kl": report.drift_kl, "strength": report.adapter_strength,
+                               "starting_point": report.starting_point,
+                               "wall_s": time.monotonic() - night_started})
         wall = time.monotonic() - started
         learned = set(report.learned_memories) if report.status == "succeeded" else set()
         shown: dict[str, list[bool]] = {}
@@ -176,6 +185,7 @@ def run_one(trainer: str, n: int, cache: Path, max_minutes: float | None = None,
     trained_questions = json.loads(kept.with_suffix(".questions.json").read_text())
     return {
         "trainer": trainer, "memories": n, "status": report.status, "reason": report.reason,
+        "nights": each_night,
         **scored(memories, conditions, trained_questions),
         "reading": reading(memories, conditions, shown),
         "job_probe_recall": report.recall.adapter if report.recall else None,
@@ -268,6 +278,9 @@ def print_table(results: list[dict]) -> None:
         f"{(r['tokens'].get('replay', 0) + r['tokens'].get('plain', 0)) / sum(r['tokens'].values()):.0%}")
     row("training tokens (all sources)", lambda r: sum(r["tokens"].values()) if r.get("tokens") else "-")
     row("steps done / planned", lambda r: f"{r.get('steps', '?')} / {r.get('iterations', '-')}")
+    row("nights: steps (c: continued)", lambda r: " + ".join(
+        f"{n['steps']}{'c' if (n.get('starting_point') or '').startswith('Training continued') else ''}"
+        for n in r.get("nights") or []) or "-")
     row("rank / layers / targets", lambda r: "-" if not r.get("lora") else
         f"{r['lora']['rank']} / {r['lora']['num_layers']} / {'+'.join(r['lora']['targets'] or [])}")
     row("reading practice share (examples)",
@@ -303,6 +316,8 @@ def main() -> int:
                         help="share of questions asked again with their own memory among others in the prompt "
                              "(default: the job's choice, off on a first night: app/reading_practice.py)")
     parser.add_argument("--replay-limit", type=int, help="replay only the first N shipped prompts (the 30 of before)")
+    parser.add_argument("--nights", type=int, help="run the job N nights in a row on the same memories, then ask")
+    parser.add_argument("--fresh", action="store_true", help="every night trains from zero (no continuing)")
     parser.add_argument("--rescore", nargs="+", metavar="JSON",
                         help="print saved runs (--out files) again, scored with today's keywords; runs nothing")
     parser.add_argument("--tuning", help=argparse.SUPPRESS)
@@ -319,7 +334,8 @@ def main() -> int:
     tuning = {key: value for key, value in (("rank", args.rank), ("num_layers", args.layers), ("epochs", args.epochs),
                                             ("targets", tuple(args.targets) if args.targets else None),
                                             ("reading_share", args.reading_share),
-                                            ("replay_limit", args.replay_limit)) if value is not None}
+                                            ("replay_limit", args.replay_limit), ("nights", args.nights),
+                                            ("fresh", args.fresh or None)) if value is not None}
     available = len(devset.load())
     if any(n < 1 or n > available for n in args.memories):
         parser.error(f"--memories takes numbers from 1 to {available} (the development set's size)")

@@ -8,6 +8,7 @@ import importlib.resources
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -399,3 +400,36 @@ def test_a_buffer_spanning_adjacent_mappings_is_writable_unless_one_page_is_not(
         assert writable(start, page) and not writable(start + page, 1)
     finally:
         libc.mprotect(start, 3 * page, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def test_a_run_started_from_an_adapter_continues_it_at_the_strength_it_was_used(
+        tmp_path, cache_dir, base_sha, f32_path, training_set, trained):
+    """A continued night starts where the adapter in use was (app/warm_start.py): its first
+    step already sees the learned answers, even from a copy the gate weakened to half."""
+    from ondevice.training.gguf_lora import write_at_strength
+    from ondevice.training.warm_start import StartMismatch, starting_factors
+
+    adapter, _ = trained
+    half = write_at_strength(adapter.path, 0.5, tmp_path / "half.gguf")
+    names = sorted(read_lora_gguf(adapter.path).pairs)
+    factors = starting_factors(half, ARGS, names)
+    original = read_lora_gguf(adapter.path)
+    for name in names:  # the rescaled B makes args.alpha / r * B A the half-strength change
+        a, b = factors[name]
+        assert np.allclose(ARGS.alpha / ARGS.rank * (b @ a), 0.5 * original.delta(name), atol=1e-7)
+
+    def run(start, folder):
+        args = replace(ARGS, iterations=2, start_from=str(start) if start else None)
+        return LlamaCppTrainer(BASE, base_sha, cache_dir, tmp_path / folder).train(
+            training_set, args, ProgressCallback(on_event=lambda _: None)).metrics
+
+    fresh, full, weakened = run(None, "fresh"), run(adapter.path, "full"), run(half, "half")
+    first = adapter.metrics["first_loss"]
+    assert fresh["first_loss"] == pytest.approx(first, rel=1e-3)  # from zero: the base model's loss
+    assert full["first_loss"] == pytest.approx(adapter.metrics["loss_history"][-1], rel=0.5)
+    assert full["first_loss"] < weakened["first_loss"] < 0.8 * first
+
+    with pytest.raises(StartMismatch, match="rank 8"):
+        starting_factors(adapter.path, replace(ARGS, rank=4), names)
+    with pytest.raises(StartMismatch, match="other layers"):
+        starting_factors(adapter.path, ARGS, names[:-2])

@@ -35,6 +35,7 @@ from .types import (
     TrainingSet,
     UnsupportedModel,
 )
+from .warm_start import starting_factors
 from .windows import BaseLogprobs, Packer, TokenizedExample, Window
 
 CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
@@ -95,7 +96,9 @@ class LlamaCppTrainer(Trainer):
             n_ctx = _context_size([e.tokens for e in examples], args.batch_size)
             session.open_context(n_ctx)
             params = session.init_optimizer(set(targets))
-            lora = LoraFactors(params, args.rank, args.alpha / args.rank, args.learning_rate, args.seed)
+            start = starting_factors(Path(args.start_from), args, sorted(params)) if args.start_from else None
+            lora = LoraFactors(params, args.rank, args.alpha / args.rank, args.learning_rate, args.seed,
+                               start=start)
             anchored = any(e.answer_from for e in examples)
             base = BaseLogprobs(f32_path, session.n_ctx, threads) if anchored else None
             callback.report({"stage": "prepare", "step": 2, "total": 2, "n_ctx": session.n_ctx})

@@ -27,11 +27,13 @@ class LoraFactors:
         scale: s in ΔW = s B A (alpha / r).
         learning_rate: AdamW step size.
         seed: initialisation of A.
+        start: {name: (A, B)} to continue from instead (ondevice.training.warm_start).
         betas, eps: AdamW constants; mlx's defaults, without bias correction, as the MLX trainer.
     """
 
     def __init__(self, params: dict, rank: int, scale: float, learning_rate: float, seed: int = 0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 start: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
         self.params = params
         self.rank = rank
         self.scale = scale
@@ -47,12 +49,14 @@ class LoraFactors:
             bound = 1.0 / np.sqrt(n_in)  # mlx-lm's LoRALinear initialisation
             self.a[name] = rng.uniform(-bound, bound, (rank, n_in)).astype(np.float32)
             self.b[name] = np.zeros((n_out, rank), np.float32)
+            if start is not None:
+                self.a[name], self.b[name] = (np.array(m, dtype=np.float32) for m in start[name])
             self._moments[name] = [np.zeros((rank, n_in), np.float32), np.zeros((rank, n_in), np.float32),
                                    np.zeros((n_out, rank), np.float32), np.zeros((n_out, rank), np.float32)]
         self.write()
 
     def write(self) -> None:
-        """Set every weight to W_base + s B A (B is zero at the start: the base model)."""
+        """Set every weight to W_base + s B A (B is zero at a fresh start: the base model)."""
         for name, param in self.params.items():
             param.weight[:] = param.base + self.scale * (self.b[name] @ self.a[name])
         self._written = {name: param.weight.copy() for name, param in self.params.items()}

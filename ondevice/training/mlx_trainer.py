@@ -26,6 +26,7 @@ from .mlx_convert import (
     rope_permuted,
 )
 from .rope import permute_rows, unpermute_rows
+from .warm_start import starting_factors
 from .types import (
     ProgressCallback,
     TrainArgs,
@@ -109,6 +110,10 @@ class MlxTrainer(Trainer):
 
         mx.random.seed(args.seed)
         apply_lora(model, args)
+        if args.start_from:  # continue from an earlier adapter's factors (warm_start.py)
+            names = sorted(lora_pairs(model, gguf_model)[0])
+            put_factors(model, starting_factors(Path(args.start_from), args, names), gguf_model,
+                        args.alpha / args.rank)
         optimizer = optim.AdamW(learning_rate=args.learning_rate, weight_decay=0.0)
         step_fn = nn.value_and_grad(model, anchored_loss)
         batches = iterate_batches(sequences, args.batch_size, args.seed)
@@ -382,12 +387,19 @@ def apply_gguf_lora(model, adapter: gguf_lora.LoraTensors, gguf_model: GgufModel
     Lets MLX compute what llama.cpp computes with base + adapter, e.g. to check one trainer's
     adapter against the other runtime.
     """
+    rank = next(iter(adapter.pairs.values()))[0].shape[0]
+    put_factors(model, adapter.pairs, gguf_model, adapter.alpha / rank)
+
+
+def put_factors(model, pairs: dict, gguf_model: GgufModel, scale: float) -> None:
+    """Set {GGUF tensor: (A, B)} as the LoRA factors of the matching layers (a LoRA layer is made
+    where there is none yet), at `scale`; the inverse of `lora_pairs`."""
     import mlx.core as mx
     from mlx_lm.tuner.lora import LoRALinear
 
     family = mlx_family(gguf_model.arch)
     names = layer_names(family)
-    for tensor, (a, b) in adapter.pairs.items():
+    for tensor, (a, b) in pairs.items():
         _, layer, kind, _ = tensor.split(".", 3)
         if rope_permuted(family) and kind in ("attn_q", "attn_k"):
             heads = gguf_model.n_head if kind == "attn_q" else gguf_model.n_head_kv
@@ -396,11 +408,12 @@ def apply_gguf_lora(model, adapter: gguf_lora.LoraTensors, gguf_model: GgufModel
         module = model.layers
         for part in parent.split("."):
             module = module[int(part)] if part.isdigit() else getattr(module, part)
-        rank = a.shape[0]
-        lora = LoRALinear.from_base(getattr(module, attribute), r=rank, scale=adapter.alpha / rank)
+        lora = getattr(module, attribute)
+        if not isinstance(lora, LoRALinear):
+            lora = LoRALinear.from_base(lora, r=a.shape[0], scale=scale)
+            setattr(module, attribute, lora)
         lora.lora_a = mx.array(np.ascontiguousarray(a.T, dtype=np.float32))
         lora.lora_b = mx.array(np.ascontiguousarray(b.T, dtype=np.float32))
-        setattr(module, attribute, lora)
 
 
 def export_adapter(

@@ -75,6 +75,10 @@ class TrainArgs:
     seed: int = field(default=0, metadata={"help": "random seed"})
     max_minutes: float | None = field(default=None, metadata={"help": "stop training after this"})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (None: all)"})
+    start_from: str | None = field(
+        default=None,
+        metadata={"help": "a GGUF LoRA of this shape whose factors training continues from (None: from zero)"},
+    )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

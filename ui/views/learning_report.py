@@ -52,6 +52,8 @@ def report_html(report: RunReport, loaded_adapter: str | None = None) -> str:
         training = (f" (learning itself: {duration(report.training_seconds)})"
                     if report.training_seconds is not None else "")
         parts.append(f"<p>Time taken: {duration(report.wall_seconds)}{training}.</p>")
+    if report.starting_point:
+        parts.append(f"<p>{_html(report.starting_point)}</p>")
     if report.reading_practice:
         parts.append(f"<p>{_html(report.reading_practice)}</p>")
     return "".join(parts)
