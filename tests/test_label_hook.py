@@ -70,3 +70,26 @@ def test_anchored_rows_without_base_logprobs_are_refused():
     plan = LossPlan(np.zeros(2, bool), np.zeros(2, int), np.ones(2, bool))
     with pytest.raises(ValueError, match="base model"):
         rewrite_labels(_tensor(logits), _tensor(logits.copy()), plan)
+
+
+@pytest.mark.parametrize("cores", [1, 3, 8])
+def test_the_rows_split_between_threads_give_the_same_labels_and_losses(monkeypatch, cores):
+    """row_threads splits a window's rows between threads; any split writes the same labels."""
+    from ondevice.training import row_threads
+
+    rng = np.random.default_rng(1)
+    n, vocab = 7, 13
+    logits = rng.normal(size=(n, vocab)).astype(np.float32) * 3
+    teach = np.array([0, 1, 1, 0, 0, 0, 1], bool)
+    anchor = np.array([1, 0, 0, 1, 0, 1, 0], bool)
+    base = rng.normal(size=(3, vocab)).astype(np.float32)
+    plan = LossPlan(teach, rng.integers(0, vocab, n), anchor, log_softmax(base), anchor_weight=2.0)
+    results = {}
+    for split in (1, cores):
+        monkeypatch.setattr(row_threads.os, "cpu_count", lambda: split)
+        labels = np.zeros((n, vocab), np.float32)
+        measured = rewrite_labels(_tensor(logits), _tensor(labels), plan)
+        results[split] = (labels, measured, row_threads.log_softmax_in_place(base.copy()))
+    (one, one_measured, one_lsm), (many, many_measured, many_lsm) = results[1], results[cores]
+    assert np.allclose(one, many, atol=1e-7) and one_measured == pytest.approx(many_measured)
+    assert np.allclose(one_lsm, log_softmax(base), atol=1e-6) and np.allclose(many_lsm, one_lsm, atol=1e-7)

@@ -429,6 +429,14 @@ def test_a_run_started_from_an_adapter_continues_it_at_the_strength_it_was_used(
     assert full["first_loss"] == pytest.approx(adapter.metrics["loss_history"][-1], rel=0.5)
     assert full["first_loss"] < weakened["first_loss"] < 0.8 * first
 
+    # With a learning rate of zero nothing moves: the adapter written is the one started from.
+    still = LlamaCppTrainer(BASE, base_sha, cache_dir, tmp_path / "still").train(
+        training_set, replace(ARGS, iterations=1, learning_rate=0.0, start_from=str(half)),
+        ProgressCallback(on_event=lambda _: None))
+    written, started = read_lora_gguf(still.path), read_lora_gguf(half)
+    for name in names:
+        assert np.allclose(written.delta(name), started.delta(name), atol=1e-7), name
+
     with pytest.raises(StartMismatch, match="rank 8"):
         starting_factors(adapter.path, replace(ARGS, rank=4), names)
     with pytest.raises(StartMismatch, match="other layers"):

@@ -306,6 +306,35 @@ def test_training_lowers_loss_and_llama_cpp_loads_the_adapter(
         assert after < before - 0.3, (question, before, after)
 
 
+def test_a_run_started_from_an_adapter_continues_it_at_the_strength_it_was_used(
+    base_path, base_sha, cache_dir, mlx_dir, tmp_path
+):
+    """As the llama.cpp trainer does (app/warm_start.py): the first step of a continued run
+    already sees what the adapter learned, also from a copy promoted at half strength; the
+    factors are the file's, RoPE rows and all (exported again unchanged)."""
+    args = TrainArgs(iterations=10, **TRAIN_ARGS)
+    first = MlxTrainer(base_path, base_sha, cache_dir, tmp_path / "first").train(
+        fact_set(), args, ProgressCallback(lambda _: None))
+    half = gguf_lora.write_at_strength(first.path, 0.5, tmp_path / "half.gguf")
+
+    def run(start, folder, iterations=1):
+        trainer = MlxTrainer(base_path, base_sha, cache_dir, tmp_path / folder)
+        again = TrainArgs(iterations=iterations, start_from=str(start), **TRAIN_ARGS)
+        return trainer.train(fact_set(), again, ProgressCallback(lambda _: None))
+
+    full, weakened = run(first.path, "full"), run(half, "half")
+    assert full.metrics["first_loss"] < weakened.metrics["first_loss"] < 0.9 * first.metrics["first_loss"]
+    assert full.metrics["first_loss"] == pytest.approx(first.metrics["losses"][-1], rel=0.5)
+
+    # With a learning rate of zero nothing moves: the adapter written is the one started from.
+    still = MlxTrainer(base_path, base_sha, cache_dir, tmp_path / "still").train(
+        fact_set(), TrainArgs(iterations=1, start_from=str(half), **{**TRAIN_ARGS, "learning_rate": 0.0}),
+        ProgressCallback(lambda _: None))
+    written, started = gguf_lora.read_lora_gguf(still.path), gguf_lora.read_lora_gguf(half)
+    for name in started.pairs:
+        assert np.allclose(written.delta(name), started.delta(name), atol=1e-6), name
+
+
 def test_cancel_and_time_limit(base_path, base_sha, cache_dir, mlx_dir, tmp_path):
     events = []
     stop_after_two = ProgressCallback(

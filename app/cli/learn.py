@@ -23,6 +23,8 @@ def register(commands) -> None:
     learn = commands.add_parser("learn", help="run one sleep-time learning job now")
     learn.add_argument("--trainer", choices=["mlx", "llamacpp"], help="force a trainer")
     learn.add_argument("--max-minutes", type=float, metavar="N", help="stop training after N minutes")
+    learn.add_argument("--fresh", action="store_true",
+                       help="train from zero instead of continuing the adapter in use")
     learn.add_argument("--scheduled", action="store_true",
                        help="run only if the nightly conditions hold (learning on, machine idle)")
     learn.add_argument("--catch-up", action="store_true",
@@ -94,7 +96,7 @@ def _maybe_reexec_with_blas(trainer: str | None, setting: str | None) -> None:
 
 
 def learn_cmd(args: argparse.Namespace) -> int:
-    from app.learning_job import run_learning_job
+    from app.learning_job import JobOptions, run_learning_job
 
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise InputError("--max-minutes must be more than 0: give the training time limit in minutes.")
@@ -116,6 +118,7 @@ def learn_cmd(args: argparse.Namespace) -> int:
             report = run_learning_job(
                 app, trigger=_trigger(args), trainer=args.trainer,
                 max_minutes=args.max_minutes, on_event=ProgressBar(), should_stop=stop.is_set,
+                options=JobOptions(fresh=True) if args.fresh else None,
             )
         finally:
             for sig, handler in previous.items():

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ondevice.evaluation import log_softmax
-
 from . import ggml_opt
+from .row_threads import by_rows
 
 LOGITS_NODE = b"result_output"  # llama.cpp's name for the output logits
 LOSS_NODE = b"loss_cross_entropy"  # ggml-opt's name for its loss
@@ -101,31 +100,53 @@ def rewrite_labels(logits_tensor, labels_tensor, plan: LossPlan) -> dict[str, fl
     n_vocab, n_rows = int(logits_tensor.ne[0]), int(logits_tensor.ne[1])
     if plan.teach.shape != (n_rows,):
         raise ValueError(f"the plan has {plan.teach.shape[0]} rows, the logits {n_rows}")
+    anchored = int(plan.anchor.sum())
+    if anchored and (plan.base_logprobs is None or plan.base_logprobs.shape != (anchored, n_vocab)):
+        raise ValueError("anchored rows need the base model's log-probabilities")
     logits = _float_view(logits_tensor, n_rows, n_vocab)
     labels = _float_view(labels_tensor, n_rows, n_vocab)
+    taught = int(plan.teach.sum())
+    weights = (n_rows / max(taught, 1), plan.anchor_weight * n_rows / max(anchored, 1))
+    base_row = np.cumsum(plan.anchor) - 1  # row -> its row in plan.base_logprobs
+    # ggml's compute threads wait for this callback, so their cores take a share of the rows.
+    parts = by_rows(n_rows, lambda start, end: _rewrite_rows(logits, labels, plan, weights, base_row, start, end))
+    ce, kl = (sum(part[i] for part in parts) for i in (0, 1))
+    return {"ce": ce / taught if taught else 0.0, "kl": kl / anchored if anchored else 0.0,
+            "taught": taught, "anchored": anchored}
 
-    logprobs = log_softmax(logits)
-    np.exp(logprobs, out=labels)  # every row starts as p: no gradient
-    measured = {"ce": 0.0, "kl": 0.0, "taught": int(plan.teach.sum()), "anchored": int(plan.anchor.sum())}
 
-    rows = np.flatnonzero(plan.teach)
+def _rewrite_rows(logits, labels, plan: LossPlan, weights, base_row, start: int, end: int) -> tuple[float, float]:
+    """Rows [start, end): labels = p, then the taught and anchored rows; returns the sums of
+    their cross-entropy and KL. log p = logits - norm, with norm = max + log(sum(exp(logits - max)))."""
+    z, out = logits[start:end], labels[start:end]
+    peak = z.max(axis=1, keepdims=True)
+    np.subtract(z, peak, out=out)
+    np.exp(out, out=out)
+    total = out.sum(axis=1, keepdims=True)
+    out /= total  # every row starts as p: no gradient
+    norm = (peak + np.log(total))[:, 0]
+    ce = kl = 0.0
+
+    rows = start + np.flatnonzero(plan.teach[start:end])
     if rows.size:
-        weight = n_rows / rows.size
         tokens = plan.targets[rows]
-        labels[rows] *= 1.0 - weight
-        labels[rows, tokens] += weight
-        measured["ce"] = float(-logprobs[rows, tokens].mean())
+        labels[rows] *= 1.0 - weights[0]
+        labels[rows, tokens] += weights[0]
+        ce = float((norm[rows - start] - logits[rows, tokens]).sum())
 
-    rows = np.flatnonzero(plan.anchor)
+    rows = start + np.flatnonzero(plan.anchor[start:end])
     if rows.size:
-        base_logprobs = plan.base_logprobs
-        if base_logprobs is None or base_logprobs.shape != (rows.size, n_vocab):
-            raise ValueError("anchored rows need the base model's log-probabilities")
-        weight = plan.anchor_weight * n_rows / rows.size
+        base_logprobs = plan.base_logprobs[base_row[rows[0]]: base_row[rows[-1]] + 1]  # in order: a view
         base = np.exp(base_logprobs)
-        labels[rows] += weight * (base - labels[rows])
-        measured["kl"] = float((base * (base_logprobs - logprobs[rows])).sum(axis=1).mean())
-    return measured
+        # KL(base || p) per row = sum base * (log base - logits) + norm, since sum base = 1.
+        kl = float((np.einsum("ij,ij->i", base, base_logprobs) - np.einsum("ij,ij->i", base, logits[rows])
+                    + norm[rows - start]).sum())
+        mixed = labels[rows]
+        mixed *= 1.0 - weights[1]
+        base *= weights[1]
+        mixed += base
+        labels[rows] = mixed
+    return ce, kl
 
 
 def _float_view(tensor, n_rows: int, n_cols: int) -> np.ndarray:

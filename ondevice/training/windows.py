@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ondevice.evaluation import log_softmax
+from .row_threads import log_softmax_in_place
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ class BaseLogprobs:
         inputs = window.tokens[:-1]
         self._llm.reset()
         self._llm.eval(inputs.tolist())
-        return log_softmax(np.asarray(self._llm.scores[: len(inputs)], dtype=np.float32)[wanted])
+        rows = np.asarray(self._llm.scores[: len(inputs)], dtype=np.float32)[wanted]  # a copy
+        return log_softmax_in_place(rows)
 
     def close(self) -> None:
         self._llm.close()
