@@ -65,6 +65,7 @@ def test_learning_for_real_improves_recall_from_weights_and_is_promoted(app, noc
     assert general == report.general_answers and general.questions == len(general_questions())
     assert general.adapter - general.base == general.gained - general.lost
     assert "General questions (nothing about you) answered right" in morning_report(stored)
+    assert stored.starting_point == "Training started from zero: no adapter of this model is in use."
 
     from app.context import Nocturne
 
@@ -102,6 +103,8 @@ def test_unlearning_a_deleted_memory_returns_its_recall_to_the_base_models(app, 
     app.memories().delete(forgotten)
     second = run_learning_job(app, trainer="llamacpp", options=JobOptions())
     assert second.status == "succeeded", morning_report(second)
+    # The adapter that learned it is tainted, so the second night cannot continue it.
+    assert second.starting_point.startswith("Training started from zero"), second.starting_point
     registry = AdapterRegistry(app.store, app.home)
     assert forgotten not in registry.memory_ids(second.adapter_version)
     engine = LlamaEngine(app.model(), adapter_path=registry.get(second.adapter_version).path,
@@ -117,3 +120,21 @@ def test_unlearning_a_deleted_memory_returns_its_recall_to_the_base_models(app, 
     assert after.hits <= base_hits, after.answers
     kept = set(first.learned_memories) - {forgotten}
     assert kept <= set(second.learned_memories), morning_report(second)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+def test_a_second_night_continues_the_first_nights_adapter(app):
+    """The second night starts where the first left off (its first step's loss is the loss
+    the first night ended near, not the base model's), and the promoted adapter records it."""
+    add_memories(app, MEMORIES)
+    first = run_learning_job(app, trainer="llamacpp", options=JobOptions())
+    assert first.status == "succeeded", morning_report(first)
+    second = run_learning_job(app, trainer="llamacpp", options=JobOptions())
+    assert second.starting_point.startswith(f"Training continued from adapter {first.adapter_version}: night 2")
+    print(f"\nfirst loss: night 1 {first.trainer_metrics['first_loss']:.3f}, night 2 "
+          f"{second.trainer_metrics['first_loss']:.3f}; night 1 ended at {first.final_loss:.3f}")
+    assert second.trainer_metrics["first_loss"] < 0.7 * first.trainer_metrics["first_loss"]
+    if second.status == "succeeded":
+        line = AdapterRegistry(app.store, app.home).get(second.adapter_version).metrics["line"]
+        assert line["night"] == 2 and line["from"] == first.adapter_version

@@ -294,6 +294,11 @@ def test_training_lowers_the_loss_and_reports_progress(trained):
     assert metrics["train_tokens"] == ARGS.iterations * metrics["n_ctx"]
     assert metrics["n_ctx"] % 256 == 0
     assert metrics["tokens_per_s"] > 0 and metrics["peak_rss_mb"] > 0 and metrics["seconds"] > 0
+    parts = metrics["step_seconds_by_part"]  # bench/train_step.py prints them
+    assert set(parts) == {"base_logprobs", "forward_backward", "labels", "lora_update"}
+    assert parts["forward_backward"] > 0 and parts["labels"] > 0 and parts["lora_update"] > 0
+    step = metrics["train_tokens"] / metrics["tokens_per_s"] / metrics["steps"]
+    assert sum(parts.values()) == pytest.approx(step, rel=0.05)
     shares = metrics["energy_by_rank"]
     assert list(shares) == ["1", "2", "4", "8"] and shares["8"] == pytest.approx(1.0)
     assert 0.0 < shares["1"] <= shares["2"] <= shares["4"] <= 1.0

@@ -14,6 +14,7 @@ the row's gradient becomes w * (p - target) / n. That gives, as in the MLX train
 from __future__ import annotations
 
 import ctypes
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,7 @@ class LabelHook:
         self.plan: LossPlan | None = None
         self.last: dict[str, float] | None = None
         self.error: BaseException | None = None
+        self.seconds = 0.0  # spent rewriting labels, all steps together (for the step's time split)
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_node)
 
     def arm(self, plan: LossPlan) -> None:
@@ -89,7 +91,9 @@ class LabelHook:
             if node.name == LOSS_NODE and self.plan is not None:
                 if self.before_loss is not None:
                     self.before_loss()
+                started = time.monotonic()
                 self.last = rewrite_labels(node.src[0].contents, node.src[1].contents, self.plan)
+                self.seconds += time.monotonic() - started
         except BaseException as exc:  # noqa: BLE001 - reported by take()
             self.error = exc
         return False

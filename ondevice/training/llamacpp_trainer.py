@@ -362,6 +362,8 @@ class _TrainLoop:
         drifts: list[float] = []
         step_seconds = 0.0
         stopped_early = False
+        parts = {"base_logprobs": 0.0, "llama_cpp_step": 0.0, "lora_update": 0.0}
+        labels_before = self.session.hook.seconds
         for step in range(1, total + 1):
             _check_cancel(callback)
             if deadline is not None and time.monotonic() >= deadline:
@@ -369,8 +371,14 @@ class _TrainLoop:
                 break
             t0 = time.monotonic()
             window = self.packer.window()
-            measured = self.session.step(window.tokens, self._plan(window))
+            plan = self._plan(window)
+            t1 = time.monotonic()
+            measured = self.session.step(window.tokens, plan)
+            t2 = time.monotonic()
             grad_norm = self.lora.step()
+            parts["base_logprobs"] += t1 - t0
+            parts["llama_cpp_step"] += t2 - t1
+            parts["lora_update"] += time.monotonic() - t2
             if not np.isfinite(grad_norm):
                 raise RuntimeError(f"training diverged at step {step} (gradient norm {grad_norm})")
             step_seconds += time.monotonic() - t0
@@ -381,7 +389,14 @@ class _TrainLoop:
                 "stage": "train", "step": step, "total": total, "loss": losses[-1], "kl": drifts[-1],
                 "tokens_per_s": tokens / step_seconds if step_seconds else 0.0,
             })
-        return {"losses": losses, "kl": drifts, "train_seconds": step_seconds, "stopped_early": stopped_early}
+        # Where a step's time goes: the base model's forward pass for the anchor, llama.cpp's
+        # forward and backward pass (of which: the label rewrite), the factors' update.
+        labels = self.session.hook.seconds - labels_before
+        parts = {"base_logprobs": parts["base_logprobs"], "forward_backward": parts["llama_cpp_step"] - labels,
+                 "labels": labels, "lora_update": parts["lora_update"]}
+        per_step = {name: round(seconds / max(len(losses), 1), 3) for name, seconds in parts.items()}
+        return {"losses": losses, "kl": drifts, "train_seconds": step_seconds, "stopped_early": stopped_early,
+                "step_seconds_by_part": per_step}
 
 
 def _metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) -> dict:
@@ -403,6 +418,7 @@ def _metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) -> di
         "energy_by_rank": lora.energy_by_rank(),  # how much of the rank the deltas use
         "lora_alpha": lora.scale * lora.rank,
         "trained_tensors": len(lora.params),
+        "step_seconds_by_part": history["step_seconds_by_part"],
     }
 
 
