@@ -1,0 +1,61 @@
+"""Ask the development set's questions of one adapter a bench data folder keeps.
+
+`bench/learning.py --nights N` asks after the last night only; this asks an earlier night's
+adapter (home/adapters/<version>/adapter.gguf) the same way: bare, with the prompt chat sent
+after that night (the memories its run marked learned left out), and the base model in context.
+
+    .venv/bin/python bench/stored_adapter.py <bench data folder> <adapter version> [--memories 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import devset  # noqa: E402  (after the path: run as a script)
+from bench.learning import ask_dev_questions, reading, scored  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("home", type=Path, help="the data folder bench/learning.py left in /tmp")
+    parser.add_argument("version", help="the adapter version (nocturne adapters list)")
+    parser.add_argument("--memories", type=int, default=100, help="the N that folder was run with")
+    args = parser.parse_args()
+    from app.context import Nocturne
+
+    memories = devset.first(args.memories)
+    app = Nocturne(args.home)
+    try:
+        row = app.store.query_one("SELECT run_id FROM adapters WHERE version = ?", (args.version,))
+        if row is None:
+            parser.error(f"{args.home} has no adapter {args.version}")
+        metrics = json.loads(app.store.query_one("SELECT metrics FROM training_runs WHERE id = ?",
+                                                 (row["run_id"],))["metrics"])
+        learned = set(metrics.get("learned_memories") or [])
+        shown: dict[str, list[bool]] = {}
+        adapter = args.home / "adapters" / args.version / "adapter.gguf"
+        conditions = ask_dev_questions(app, memories, adapter, learned, quick=True, shown=shown)
+    finally:
+        app.close()
+    trained = json.loads((args.home / "candidate.questions.json").read_text(encoding="utf-8"))
+    result = scored(memories, conditions, trained)
+    print(f"adapter {args.version}: {len(learned)} memories left chat's prompt after its night")
+    for key, rate in result["recall"].items():
+        print(f"  {key:<24} {rate:.0%}")
+    for key, parts in reading(memories, conditions, shown).items():
+        print(f"  {key}: memory in prompt {parts['in_prompt']:.0%}, right when it was {parts['right_when_shown']:.0%}")
+    print("per shape, adapter bare / adapter in chat / base in context:")
+    for shape in sorted(result["by_shape"]["adapter_bare"]):
+        print(f"  {shape:<12} " + "/".join(f"{result['by_shape'][k][shape]:.0%}"
+                                          for k in ("adapter_bare", "adapter_in_chat", "base_in_chat")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
