@@ -20,7 +20,7 @@ from pathlib import Path
 from ondevice.adapters import AdapterRegistry
 from ondevice.gguf_header import HeaderError, read_header
 from ondevice.training.types import TrainArgs
-from ondevice.training.warm_start import StartMismatch, starting_factors
+from ondevice.training.warm_start import StartMismatch, lora_tensor_names, starting_factors
 
 # The LoRA settings two adapters must share for one to continue the other.
 SHAPE = ("rank", "num_layers", "targets", "alpha")
@@ -84,8 +84,6 @@ def choose_start(registry: AdapterRegistry, model, args: TrainArgs, trained: set
                         "its line, so tonight's steps add to the nights before.")
 
 
+
 def _planned_tensors(model_path: Path, args: TrainArgs) -> list[str]:
-    """The GGUF tensors a LoRA of `args` changes on this model (the last num_layers layers)."""
-    n_layer = int(read_header(Path(model_path)).arch_value("block_count"))
-    first = max(0, n_layer - args.num_layers)
-    return [f"blk.{i}.{kind}.weight" for i in range(first, n_layer) for kind in args.targets]
+    return lora_tensor_names(int(read_header(Path(model_path)).arch_value("block_count")), args)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +30,12 @@ from .types import (
     TrainArgs,
     TrainedAdapter,
     Trainer,
-    TrainingCancelled,
     TrainingSet,
     UnsupportedModel,
 )
-from .warm_start import starting_factors
-from .windows import BaseLogprobs, Packer, TokenizedExample, Window
+from .train_loop import TrainLoop, check_cancel, run_metrics
+from .warm_start import lora_tensor_names, starting_factors
+from .windows import BaseLogprobs, Packer, TokenizedExample
 
 CTX_ALIGN = 256  # llama.cpp pads n_ctx to a multiple of this
 
@@ -81,14 +80,13 @@ class LlamaCppTrainer(Trainer):
         adapter_path = self.work_dir / "adapter.gguf"
         adapter_path.unlink(missing_ok=True)  # a stale adapter must not pass for this run's
 
-        _check_cancel(callback)
+        check_cancel(callback)
         callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "float32 copy"})
         f32_path = ensure_f32_copy(self.base_model_path, self.base_sha256, self.cache_dir)
-        _check_cancel(callback)
+        check_cancel(callback)
         callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "loading"})
 
-        first_layer = max(0, n_layer - args.num_layers)
-        targets = [f"blk.{i}.{kind}.weight" for i in range(first_layer, n_layer) for kind in args.targets]
+        targets = lora_tensor_names(n_layer, args)
         threads = args.threads or os.cpu_count() or 1
 
         with _Session(f32_path, threads) as session:
@@ -105,20 +103,20 @@ class LlamaCppTrainer(Trainer):
 
             try:
                 packer = Packer(examples, session.n_ctx, args.seed)
-                loop = _TrainLoop(session, lora, packer, base, args.anchor_weight)
+                loop = TrainLoop(session, lora, packer, base, args.anchor_weight)
                 history = loop.run(args.iterations, callback, deadline)
             finally:
                 if base is not None:
                     base.close()
 
-            _check_cancel(callback)
+            check_cancel(callback)
             callback.report({"stage": "export", "step": 0, "total": 1})
             write_lora_gguf(
                 adapter_path, arch, float(args.alpha), lora.pairs(),
                 metadata={"trainer": self.name, "base_sha256": self.base_sha256, "rank": args.rank},
             )
             callback.report({"stage": "export", "step": 1, "total": 1})
-            metrics = _metrics(history, session.n_ctx, started, lora)
+            metrics = run_metrics(history, session.n_ctx, started, lora)
 
         return TrainedAdapter(path=adapter_path, trainer=self.name, args=args, metrics=metrics)
 
@@ -334,97 +332,6 @@ def _context_size(token_lists: list[list[int]], batch_size: int) -> int:
     lengths = [len(t) for t in token_lists if t] or [1]
     wanted = max(int(np.mean(lengths) * batch_size), max(lengths) + 1)
     return -(-wanted // CTX_ALIGN) * CTX_ALIGN
-
-
-# ---- loop and metrics ------------------------------------------------------------------------
-
-
-class _TrainLoop:
-    """Steps, trains the factors, reports; stops on cancel (raises) or at the deadline (returns)."""
-
-    def __init__(self, session: _Session, lora: LoraFactors, packer: Packer, base: BaseLogprobs | None,
-                 anchor_weight: float):
-        self.session = session
-        self.anchor_weight = anchor_weight
-        self.lora = lora
-        self.packer = packer
-        self.base = base  # None: nothing is anchored, every position is taught
-
-    def _plan(self, window: Window) -> LossPlan:
-        taught = window.taught if self.base is not None else np.ones_like(window.taught)
-        anchor = ~taught
-        base_logprobs = self.base.rows(window, anchor) if anchor.any() else None
-        return LossPlan(teach=taught, targets=window.tokens[1:], anchor=anchor,
-                        base_logprobs=base_logprobs, anchor_weight=self.anchor_weight)
-
-    def run(self, total: int, callback: ProgressCallback, deadline: float | None) -> dict:
-        losses: list[float] = []
-        drifts: list[float] = []
-        step_seconds = 0.0
-        stopped_early = False
-        parts = {"base_logprobs": 0.0, "llama_cpp_step": 0.0, "lora_update": 0.0}
-        labels_before = self.session.hook.seconds
-        for step in range(1, total + 1):
-            _check_cancel(callback)
-            if deadline is not None and time.monotonic() >= deadline:
-                stopped_early = True
-                break
-            t0 = time.monotonic()
-            window = self.packer.window()
-            plan = self._plan(window)
-            t1 = time.monotonic()
-            measured = self.session.step(window.tokens, plan)
-            t2 = time.monotonic()
-            grad_norm = self.lora.step()
-            parts["base_logprobs"] += t1 - t0
-            parts["llama_cpp_step"] += t2 - t1
-            parts["lora_update"] += time.monotonic() - t2
-            if not np.isfinite(grad_norm):
-                raise RuntimeError(f"training diverged at step {step} (gradient norm {grad_norm})")
-            step_seconds += time.monotonic() - t0
-            losses.append(measured["ce"])  # the taught answers' loss, as the MLX trainer reports
-            drifts.append(measured["kl"])
-            tokens = step * self.session.n_ctx
-            callback.report({
-                "stage": "train", "step": step, "total": total, "loss": losses[-1], "kl": drifts[-1],
-                "tokens_per_s": tokens / step_seconds if step_seconds else 0.0,
-            })
-        # Where a step's time goes: the base model's forward pass for the anchor, llama.cpp's
-        # forward and backward pass (of which: the label rewrite), the factors' update.
-        labels = self.session.hook.seconds - labels_before
-        parts = {"base_logprobs": parts["base_logprobs"], "forward_backward": parts["llama_cpp_step"] - labels,
-                 "labels": labels, "lora_update": parts["lora_update"]}
-        per_step = {name: round(seconds / max(len(losses), 1), 3) for name, seconds in parts.items()}
-        return {"losses": losses, "kl": drifts, "train_seconds": step_seconds, "stopped_early": stopped_early,
-                "step_seconds_by_part": per_step}
-
-
-def _metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) -> dict:
-    losses = history["losses"]
-    train_tokens = len(losses) * n_ctx
-    tail = losses[-5:]
-    return {
-        "steps": len(losses),
-        "stopped_early": history["stopped_early"],
-        "first_loss": losses[0] if losses else None,
-        "final_loss": float(np.mean(tail)) if tail else None,  # mean of the last 5 steps
-        "loss_history": [round(x, 4) for x in losses],
-        "anchor_kl_history": [round(x, 5) for x in history["kl"]],
-        "n_ctx": n_ctx,
-        "train_tokens": train_tokens,
-        "tokens_per_s": train_tokens / history["train_seconds"] if history["train_seconds"] else 0.0,
-        "seconds": time.monotonic() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "energy_by_rank": lora.energy_by_rank(),  # how much of the rank the deltas use
-        "lora_alpha": lora.scale * lora.rank,
-        "trained_tensors": len(lora.params),
-        "step_seconds_by_part": history["step_seconds_by_part"],
-    }
-
-
-def _check_cancel(callback: ProgressCallback) -> None:
-    if callback.cancelled():
-        raise TrainingCancelled("training was cancelled")
 
 
 def _read_architecture(path: Path) -> tuple[str, int]:

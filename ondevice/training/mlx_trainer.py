@@ -26,13 +26,13 @@ from .mlx_convert import (
     rope_permuted,
 )
 from .rope import permute_rows, unpermute_rows
+from .train_loop import check_cancel
 from .warm_start import starting_factors
 from .types import (
     ProgressCallback,
     TrainArgs,
     TrainedAdapter,
     Trainer,
-    TrainingCancelled,
     TrainingSet,
 )
 
@@ -99,14 +99,14 @@ class MlxTrainer(Trainer):
         self.work_dir.mkdir(parents=True, exist_ok=True)
 
         callback.report({"stage": "prepare", "step": 0, "total": 2, "message": "converting"})
-        _check_cancel(callback)
+        check_cancel(callback)
         model_dir = ensure_mlx_model(self.base_model_path, self.base_sha256, self.cache_dir)
         model, tokenizer = load_mlx_model(model_dir)
         callback.report({"stage": "prepare", "step": 1, "total": 2, "message": "tokenizing"})
         starts = dataset.answer_starts() if args.completion_only else None
         bos_id = bos_to_add(model_dir, tokenizer)
         sequences = encode(tokenizer, dataset.texts(), args.max_seq_len, starts, bos_id)
-        _check_cancel(callback)
+        check_cancel(callback)
 
         mx.random.seed(args.seed)
         apply_lora(model, args)
@@ -124,7 +124,7 @@ class MlxTrainer(Trainer):
         losses: list[float] = []
         train_tokens = steps = 0
         for steps in range(1, args.iterations + 1):
-            _check_cancel(callback)
+            check_cancel(callback)
             (loss, ce, n_tokens), grads = step_fn(model, *next(batches), args.anchor_weight)
             optimizer.update(model, grads)
             mx.eval(model.trainable_parameters(), optimizer.state, loss, ce, n_tokens)
@@ -145,7 +145,7 @@ class MlxTrainer(Trainer):
                 break  # over the time budget: keep what was learned and still export
         train_seconds = time.monotonic() - train_started
 
-        _check_cancel(callback)
+        check_cancel(callback)
         callback.report({"stage": "export", "step": 0, "total": 1})
         path = export_adapter(
             model,
@@ -438,8 +438,3 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process in MB (Linux reports KB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if os.uname().sysname == "Darwin" else peak / 1024
-
-
-def _check_cancel(callback: ProgressCallback) -> None:
-    if callback.cancelled():
-        raise TrainingCancelled("training was cancelled")

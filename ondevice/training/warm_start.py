@@ -21,6 +21,13 @@ class StartMismatch(Exception):
     """The adapter to start from is not a LoRA of the planned shape; the message says why."""
 
 
+def lora_tensor_names(n_layer: int, args: TrainArgs) -> list[str]:
+    """The GGUF tensors a LoRA of `args` changes on a model of `n_layer` layers (the last
+    num_layers layers' targets), as both trainers adapt them."""
+    first = max(0, n_layer - args.num_layers)
+    return [f"blk.{i}.{kind}.weight" for i in range(first, n_layer) for kind in args.targets]
+
+
 def starting_factors(path: Path, args: TrainArgs, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{tensor: (A, B)} of the adapter at `path`, for a LoRA of `args` on the tensors `names`.
 
