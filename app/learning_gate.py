@@ -61,7 +61,7 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
         return result
     emit({"stage": "evaluate", "step": 3, "total": 7, "message": "a gentler adapter"})  # drift alone failed
     gentler = gentler_adapter(trained_path, work, base.rate, evaluation.drift_limit(yardstick), drift_of,
-                              lambda path: recall_with(model, path, probes, threads, stop), result.tried)
+                              lambda path: recall_with(model, path, probes, threads, stop), result.tried, drift)
     if gentler is None:
         return result
     promote, reason = evaluation.decide(base.rate, gentler.recall.rate, gentler.drift, yardstick,

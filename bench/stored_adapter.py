@@ -5,6 +5,10 @@ adapter (home/adapters/<version>/adapter.gguf) the same way: bare, with the prom
 after that night (the memories its run marked learned left out), and the base model in context.
 
     .venv/bin/python bench/stored_adapter.py <bench data folder> <adapter version> [--memories 100]
+        [--strength S]
+
+--strength asks a copy at S times the change the night trained (whatever strength the gate kept
+it at) and prints that copy's drift on the gate's texts: what another strength would have kept.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ def main() -> int:
     parser.add_argument("home", type=Path, help="the data folder bench/learning.py left in /tmp")
     parser.add_argument("version", help="the adapter version (nocturne adapters list)")
     parser.add_argument("--memories", type=int, default=100, help="the N that folder was run with")
+    parser.add_argument("--strength", type=float, help="ask a copy at this share of the trained change")
     args = parser.parse_args()
     from app.context import Nocturne
+    from app.runs import TrainingRuns
 
     memories = devset.first(args.memories)
     app = Nocturne(args.home)
@@ -35,11 +41,13 @@ def main() -> int:
         row = app.store.query_one("SELECT run_id FROM adapters WHERE version = ?", (args.version,))
         if row is None:
             parser.error(f"{args.home} has no adapter {args.version}")
-        metrics = json.loads(app.store.query_one("SELECT metrics FROM training_runs WHERE id = ?",
-                                                 (row["run_id"],))["metrics"])
-        learned = set(metrics.get("learned_memories") or [])
+        # The stored report, read as the app reads it: the memories its night let leave the prompt.
+        runs = TrainingRuns(app.store)
+        learned = set(runs.report(runs.get(row["run_id"])).learned_memories)
         shown: dict[str, list[bool]] = {}
         adapter = args.home / "adapters" / args.version / "adapter.gguf"
+        if args.strength is not None:
+            adapter = at_strength(app, adapter, args.strength)
         conditions = ask_dev_questions(app, memories, adapter, learned, quick=True, shown=shown)
     finally:
         app.close()
@@ -55,6 +63,20 @@ def main() -> int:
         print(f"  {shape:<12} " + "/".join(f"{result['by_shape'][k][shape]:.0%}"
                                           for k in ("adapter_bare", "adapter_in_chat", "base_in_chat")))
     return 0
+
+
+def at_strength(app, adapter: Path, strength: float) -> Path:
+    """A temporary copy of `adapter` at `strength` of the trained change; prints its drift."""
+    import tempfile
+
+    from ondevice import evaluation
+    from ondevice.training.gguf_lora import read_lora_gguf, write_at_strength
+
+    kept_at = float(read_lora_gguf(adapter).metadata.get("strength", 1))
+    copy = write_at_strength(adapter, strength / kept_at, Path(tempfile.mkdtemp()) / "adapter.gguf")
+    drift = evaluation.mean_kl(app.model().path, evaluation.drift_texts(), adapter_path=copy)
+    print(f"kept at {kept_at:.0%} strength; asked at {strength:.0%}: drift KL {drift:.4f}")
+    return copy
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ its yardstick is the KL that Q4 quantization itself causes (F32 copy || Q4 base)
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ondevice import json_cache
 from ondevice.engine import Engine, GenerationOptions, Usage
 from ondevice.training.types import Probe
 
@@ -191,18 +189,14 @@ def quantization_yardstick(
     """
     from ondevice.training.f32_copy import ensure_f32_copy
 
-    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"yardstick-{base_sha256}-{key}.json"
-    try:
-        return float(json.loads(cache.read_text())["kl"])
-    except (OSError, ValueError, KeyError):
-        pass
+    key = json_cache.cache_key(texts)
+    cache = Path(cache_dir) / f"yardstick-{base_sha256}.json"
+    kept = json_cache.read(cache, key)
+    if isinstance(kept, (int, float)):
+        return float(kept)
     f32 = ensure_f32_copy(base_path, base_sha256, cache_dir)
     kl = mean_kl(f32, texts, candidate_path=base_path, n_threads=n_threads, should_stop=should_stop)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".partial")
-    tmp.write_text(json.dumps({"kl": kl}))
-    os.replace(tmp, cache)
+    json_cache.write(cache, key, kl)
     return kl
 
 

@@ -10,16 +10,15 @@ scored as the benches score answers (a word start, a number whole).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from ondevice import json_cache
 from ondevice.answer_match import gives_any
 from ondevice.engine import Engine
 from ondevice.evaluation import PROBE_MAX_TOKENS, short_answer
@@ -65,25 +64,14 @@ def base_right_answers(open_base: Callable[[], AbstractContextManager[Engine]], 
     135M model (124 questions, 2 idle cores). Kept in `cache_dir` as
     `general-base-<sha256>.json`; nothing in it comes from the user.
     """
-    key = hashlib.sha256(json.dumps([system_prompt, PROBE_MAX_TOKENS, [[q.question, list(q.answers)] for q in questions]])
-                         .encode()).hexdigest()[:16]
+    key = json_cache.cache_key(system_prompt, PROBE_MAX_TOKENS, [[q.question, list(q.answers)] for q in questions])
     cache = Path(cache_dir) / f"general-base-{base_sha256}.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if cached.get("key") == key and len(cached["right"]) == len(questions):
-            return [bool(right) for right in cached["right"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # none yet, or unreadable: asked again and rewritten
+    cached = json_cache.read(cache, key)
+    if isinstance(cached, list) and len(cached) == len(questions):
+        return [bool(right) for right in cached]
     with open_base() as engine:
         right = right_answers(engine, questions, system_prompt, should_stop)
-    tmp = cache.with_suffix(".partial")
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"key": key, "right": right}))
-        os.replace(tmp, cache)
-    except OSError:  # a full disk costs tomorrow's night a minute, never tonight's check
-        with suppress(OSError):
-            tmp.unlink()
+    json_cache.write(cache, key, right)  # a full disk costs tomorrow's night a minute, never tonight's check
     return right
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from app.adapter_strength import STRENGTHS, gentler_adapter
+from app.adapter_strength import STRENGTHS, gentler_adapter, trimmed_strength
 from app.learning_report import drift_line
 from app.run_report import RunReport
 from ondevice import evaluation
@@ -75,6 +75,39 @@ def test_the_strongest_copy_that_passes_the_gate_is_kept(tmp_path):
     assert chosen.strength == 0.5 and chosen.drift == pytest.approx(0.027)  # 0.7 drifts 0.053
     assert chosen.recall.rate == 0.8 and asked == [0.5]  # recall is asked only of a copy that passes
     assert read_lora_gguf(chosen.path).alpha == pytest.approx(read_lora_gguf(full).alpha * 0.5)
+
+
+def test_an_adapter_just_over_the_limit_is_trimmed_not_cut_to_70_percent(tmp_path):
+    # The real fourth night of a 100-memory line drifted 0.0508 against a 0.050 limit; its 70%
+    # copy drifted 0.026 and recalled 10% of the probes, against 29% for the night before.
+    full = write_small_lora(tmp_path / "full.gguf")
+    drift, recall, asked = measures(0.0508, {0.95: 0.3, 0.7: 0.1, 0.5: 0.05, 0.35: 0.02})
+    tried = []
+    chosen = gentler_adapter(full, tmp_path, 0.0, 0.05, drift, recall, tried, full_drift=0.0508)
+    assert chosen.strength == 0.95 and chosen.recall.rate == 0.3 and asked == [0.95]
+    assert [t.strength for t in tried] == [0.95]
+    assert read_lora_gguf(chosen.path).alpha == pytest.approx(read_lora_gguf(full).alpha * 0.95)
+    stored = RunReport(status="succeeded", drift_kl=chosen.drift, drift_limit=0.05, adapter_strength=0.95,
+                       full_strength_drift_kl=0.0508, strengths_tried=tried).to_dict()
+    assert "at 95% strength: at full strength it drifted KL 0.0508" in drift_line(RunReport.from_dict(stored))
+
+
+def test_the_trimmed_strength_is_tried_only_above_the_fixed_steps_and_they_follow_if_it_fails(tmp_path):
+    assert trimmed_strength(0.0508, 0.05) == 0.95
+    assert trimmed_strength(0.06, 0.05) == 0.8  # 0.833 rounded down
+    assert trimmed_strength(0.0714, 0.05) is None  # 0.70: no stronger than the first fixed step
+    assert trimmed_strength(0.04, 0.05) is None and trimmed_strength(None, 0.05) is None
+    full = write_small_lora(tmp_path / "full.gguf")
+    asked_drift = []
+
+    def linear_then_flat(path) -> float:  # a drift that, unlike every measured one, barely falls
+        strength = float(read_lora_gguf(path).metadata["strength"])
+        asked_drift.append(strength)
+        return 0.06 if strength > 0.7 else 0.06 * strength**2
+
+    _, recall, asked = measures(0.06, {0.8: 0.5, 0.7: 0.4, 0.5: 0.3, 0.35: 0.2})
+    chosen = gentler_adapter(full, tmp_path, 0.0, 0.05, linear_then_flat, recall, full_drift=0.06)
+    assert asked_drift == [0.8, 0.7] and chosen.strength == 0.7 and asked == [0.7]
 
 
 def test_no_copy_when_the_passing_one_recalls_no_better_than_the_base(tmp_path):

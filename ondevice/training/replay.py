@@ -6,13 +6,12 @@ adapter's drift back into the next one), and are cached per base-model sha256 in
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from ondevice import json_cache
 from ondevice.engine import GenerationOptions, Usage
 from ondevice.llama_engine import LlamaEngine
 from ondevice.models import ModelFile
@@ -56,14 +55,11 @@ def base_answers(
         The pairs, in the shipped order.
     """
     prompts = replay_prompts()[:limit]
-    key = hashlib.sha256(json.dumps([system_prompt, prompts, max_tokens]).encode()).hexdigest()[:16]
+    key = json_cache.cache_key(system_prompt, prompts, max_tokens)
     cache = Path(cache_dir) / f"replay-{model.sha256}.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if cached.get("key") == key:
-            return [tuple(pair) for pair in cached["pairs"]]
-    except (OSError, ValueError, KeyError):
-        pass
+    cached = json_cache.read(cache, key)
+    if cached is not None:
+        return [tuple(pair) for pair in cached]
     engine = LlamaEngine(model, n_threads=n_threads)  # no adapter_path: the base model only
     pairs: list[tuple[str, str]] = []
     try:
@@ -82,10 +78,7 @@ def base_answers(
                 pairs.append((prompt, text))
     finally:
         engine.close()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".partial")
-    tmp.write_text(json.dumps({"key": key, "pairs": pairs}, ensure_ascii=False))
-    os.replace(tmp, cache)
+    json_cache.write(cache, key, pairs)
     return pairs
 
 
