@@ -136,3 +136,31 @@ def test_the_morning_report_says_the_adapter_runs_weaker_and_why():
     line = drift_line(RunReport.from_dict(stored))  # as every reader reads it back
     assert "KL 0.0270, under the limit 0.0500" in line
     assert "at 50% strength: at full strength it drifted KL 0.1080" in line
+
+
+def test_the_gate_passes_the_adapters_own_drift_and_keeps_the_trimmed_copy(tmp_path, monkeypatch):
+    """run_gate itself, with the measurements stood in: the full-strength drift it measured is
+    what picks the first strength tried, and the copy it keeps is the one promoted."""
+    from types import SimpleNamespace
+
+    from app import learning_gate
+
+    full = write_small_lora(tmp_path / "full.gguf")
+
+    def drift(reference, texts, adapter_path=None, **_) -> float:
+        metadata = read_lora_gguf(adapter_path).metadata
+        return 0.0508 * float(metadata.get("strength", 1)) ** 2
+
+    def recall(model, adapter_path, probes, threads, stop) -> evaluation.RecallResult:
+        strength = float(read_lora_gguf(adapter_path).metadata.get("strength", 1)) if adapter_path else 0.0
+        hits = round(20 * strength)
+        return evaluation.RecallResult(hits / 20, hits, 20, [])
+
+    monkeypatch.setattr(evaluation, "mean_kl", drift)
+    monkeypatch.setattr(evaluation, "quantization_yardstick", lambda *args, **kwargs: 0.004)
+    monkeypatch.setattr(learning_gate, "recall_with", recall)
+    result = learning_gate.run_gate(SimpleNamespace(path=tmp_path / "base.gguf", sha256="sha"), full, [],
+                                    tmp_path, tmp_path, 1, lambda: False, lambda event: None)
+    assert result.promote and result.strength == 0.95 and result.full_strength_drift == pytest.approx(0.0508)
+    assert [t.strength for t in result.tried] == [0.95] and result.drift == pytest.approx(0.0508 * 0.95**2)
+    assert read_lora_gguf(result.adapter_path).metadata["strength"] == "0.95"
