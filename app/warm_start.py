@@ -84,6 +84,6 @@ def choose_start(registry: AdapterRegistry, model, args: TrainArgs, trained: set
                         "its line, so tonight's steps add to the nights before.")
 
 
-
 def _planned_tensors(model_path: Path, args: TrainArgs) -> list[str]:
+    """The GGUF tensors a LoRA of `args` changes on this model (the last num_layers layers)."""
     return lora_tensor_names(int(read_header(Path(model_path)).arch_value("block_count")), args)

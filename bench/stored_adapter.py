@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,9 +47,10 @@ def main() -> int:
         learned = set(runs.report(runs.get(row["run_id"])).learned_memories)
         shown: dict[str, list[bool]] = {}
         adapter = args.home / "adapters" / args.version / "adapter.gguf"
-        if args.strength is not None:
-            adapter = at_strength(app, adapter, args.strength)
-        conditions = ask_dev_questions(app, memories, adapter, learned, quick=True, shown=shown)
+        with tempfile.TemporaryDirectory() as scratch:  # the copy at another strength, if asked
+            if args.strength is not None:
+                adapter = at_strength(app, adapter, args.strength, Path(scratch))
+            conditions = ask_dev_questions(app, memories, adapter, learned, quick=True, shown=shown)
     finally:
         app.close()
     trained = json.loads((args.home / "candidate.questions.json").read_text(encoding="utf-8"))
@@ -65,15 +67,13 @@ def main() -> int:
     return 0
 
 
-def at_strength(app, adapter: Path, strength: float) -> Path:
-    """A temporary copy of `adapter` at `strength` of the trained change; prints its drift."""
-    import tempfile
-
+def at_strength(app, adapter: Path, strength: float, folder: Path) -> Path:
+    """A copy of `adapter` in `folder` at `strength` of the trained change; prints its drift."""
     from ondevice import evaluation
     from ondevice.training.gguf_lora import read_lora_gguf, write_at_strength
 
     kept_at = float(read_lora_gguf(adapter).metadata.get("strength", 1))
-    copy = write_at_strength(adapter, strength / kept_at, Path(tempfile.mkdtemp()) / "adapter.gguf")
+    copy = write_at_strength(adapter, strength / kept_at, folder / "adapter.gguf")
     drift = evaluation.mean_kl(app.model().path, evaluation.drift_texts(), adapter_path=copy)
     print(f"kept at {kept_at:.0%} strength; asked at {strength:.0%}: drift KL {drift:.4f}")
     return copy

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from .mlx_convert import (
     rope_permuted,
 )
 from .rope import permute_rows, unpermute_rows
-from .train_loop import check_cancel
+from .train_loop import check_cancel, peak_rss_mb
 from .warm_start import starting_factors
 from .types import (
     ProgressCallback,
@@ -432,9 +431,3 @@ def export_adapter(
     """
     pairs, alpha = lora_pairs(model, gguf_model)
     return gguf_lora.write_lora_gguf(path, gguf_model.arch, alpha, pairs, metadata)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (Linux reports KB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if os.uname().sysname == "Darwin" else peak / 1024

@@ -3,6 +3,7 @@ cancel and deadline, and the run's metrics (with where a step's time goes)."""
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 
@@ -89,7 +90,7 @@ def run_metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) ->
         "train_tokens": train_tokens,
         "tokens_per_s": train_tokens / history["train_seconds"] if history["train_seconds"] else 0.0,
         "seconds": time.monotonic() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "energy_by_rank": lora.energy_by_rank(),  # how much of the rank the deltas use
         "lora_alpha": lora.scale * lora.rank,
         "trained_tensors": len(lora.params),
@@ -100,3 +101,9 @@ def run_metrics(history: dict, n_ctx: int, started: float, lora: LoraFactors) ->
 def check_cancel(callback: ProgressCallback) -> None:
     if callback.cancelled():
         raise TrainingCancelled("training was cancelled")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if os.uname().sysname == "Darwin" else peak / 1024
