@@ -1,10 +1,12 @@
-"""A gentler adapter when the trained one drifts too far: the same LoRA at a lower strength.
+"""A gentler adapter when the trained one drifts too far or costs general answers: the same LoRA
+at a lower strength.
 
 Scaling a LoRA's change moves the model back along the straight line to the base, as WiSE-FT
 interpolates fine-tuned and base weights: drift falls faster than the strength (half strength
 gave 41% of the drift in tests/test_adapter_strength.py), while facts learned with margin stay
-recalled. The job tries this only when an adapter recalls
-better than the base and fails the gate on drift alone, before throwing the night away.
+recalled. The job tries this only when an adapter recalls better than the base and fails the
+gate on drift or on general questions, before throwing the night away: a 100-memory night that
+answered 47 of 124 general questions (base 62) answered 69 at 70% strength.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Gentler:
     path: Path
     drift: float
     recall: object  # the evaluation's recall result at this strength
+    general: object | None = None  # the general check at this strength, when one was asked
 
 
 def gentler_adapter(
@@ -52,9 +55,11 @@ def gentler_adapter(
     measure_recall: Callable[[Path], object],
     tried: list[StrengthTrial] | None = None,
     full_drift: float | None = None,
+    check_general: Callable[[Path], object] | None = None,
 ) -> Gentler | None:
-    """The strongest copy whose drift is under `limit` and whose recall (`.rate`) still beats
-    the base model's, or None when there is none: first the trimmed strength `full_drift` (the
+    """The strongest copy whose drift is under `limit`, whose recall (`.rate`) still beats the
+    base model's and, when `check_general` is given, whose general answers pass (its result's
+    `.passed`), or None when there is none: first the trimmed strength `full_drift` (the
     adapter's own drift) suggests, then STRENGTHS. Each copy measured is appended to `tried`
     (the report shows them)."""
     tried = [] if tried is None else tried
@@ -67,7 +72,12 @@ def gentler_adapter(
             continue
         recall = measure_recall(candidate)
         tried[-1].recall = recall.rate
-        if recall.rate > base_rate:
-            return Gentler(strength, candidate, drift, recall)
-        return None  # a weaker copy recalls less still
+        if recall.rate <= base_rate:
+            return None  # a weaker copy recalls less still
+        general = check_general(candidate) if check_general else None
+        if general is not None:
+            tried[-1].general = general.adapter
+            if not general.passed:
+                continue  # general answers come back as the strength falls
+        return Gentler(strength, candidate, drift, recall, general)
     return None

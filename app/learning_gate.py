@@ -1,9 +1,9 @@
 """The gate a trained adapter must pass before it is promoted: recall from the weights alone (no
-memories in the prompt) above the base model's, and drift from the base under the limit, with a
-weaker copy of the adapter tried when it fails on drift alone (app/adapter_strength.py); then, in
-chat, recall with the prompt chat would send no lower than the base model's with every memory in
-its prompt (check_in_chat); and no clearly fewer general questions answered right than the base
-model (check_general)."""
+memories in the prompt) above the base model's, drift from the base under the limit, and no
+clearly fewer general questions answered right than the base model (check_general), with a
+weaker copy of the adapter tried when it fails on drift or general answers alone
+(app/adapter_strength.py); then, in chat, recall with the prompt chat would send no lower than
+the base model's with every memory in its prompt (check_in_chat)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,18 @@ class GateResult:
     strength: float | None = None  # set when a weaker copy was kept
     full_strength_drift: float | None = None
     tried: list[StrengthTrial] = field(default_factory=list)  # the weaker copies measured
+    general: object | None = None  # the general check of the copy kept (or that failed), when asked
+    full_strength_general: int | None = None  # general questions right at full strength, when a copy was kept
+
+
+GeneralCheck = Callable[[Path], general_check.GeneralComparison]
 
 
 def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads, stop: Callable[[], bool],
-             emit: Callable[[dict], None], drift_text_limit: int | None = None) -> GateResult:
-    """Measure the trained adapter against the base model and decide."""
+             emit: Callable[[dict], None], drift_text_limit: int | None = None,
+             check_general_of: GeneralCheck | None = None) -> GateResult:
+    """Measure the trained adapter against the base model and decide. With `check_general_of`
+    (the job's: check_general on an adapter file), general answers are checked too."""
     emit({"stage": "evaluate", "step": 0, "total": 7, "message": "base model recall"})
     base = recall_with(model, None, probes, threads, stop)
     emit({"stage": "evaluate", "step": 1, "total": 7, "message": "adapter recall"})
@@ -57,17 +64,23 @@ def run_gate(model, trained_path: Path, probes, work: Path, cache: Path, threads
     yardstick = evaluation.quantization_yardstick(model.path, model.sha256, cache, texts, threads, stop)
     promote, reason = evaluation.decide(base.rate, adapter.rate, drift, yardstick, adapter.total)
     result = GateResult(promote, reason, trained_path, base, adapter, drift, yardstick)
-    if promote or adapter.rate <= base.rate:
+    if promote and check_general_of is not None:
+        result.general = check_general_of(trained_path)
+        result.promote = result.general.passed
+        result.reason = reason if result.promote else result.general.reason()
+    if result.promote or adapter.rate <= base.rate:
         return result
-    emit({"stage": "evaluate", "step": 3, "total": 7, "message": "a gentler adapter"})  # drift alone failed
+    emit({"stage": "evaluate", "step": 3, "total": 7, "message": "a gentler adapter"})  # drift or general failed
     gentler = gentler_adapter(trained_path, work, base.rate, evaluation.drift_limit(yardstick), drift_of,
-                              lambda path: recall_with(model, path, probes, threads, stop), result.tried, drift)
+                              lambda path: recall_with(model, path, probes, threads, stop), result.tried, drift,
+                              check_general_of)
     if gentler is None:
         return result
     promote, reason = evaluation.decide(base.rate, gentler.recall.rate, gentler.drift, yardstick,
                                        gentler.recall.total)
     return GateResult(promote, reason, gentler.path, base, gentler.recall, gentler.drift, yardstick,
-                      gentler.strength, drift, result.tried)
+                      gentler.strength, drift, result.tried, gentler.general,
+                      result.general.adapter if result.general is not None else None)
 
 
 # Probes both models answer with chat's prompt: all 153 of a 100-memory night took 5.5 minutes

@@ -350,14 +350,19 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     report.final_loss = trained.metrics.get("final_loss")
     report.args = trained.args.to_dict()
 
+    engines = lambda path: candidate_engine(model, path, threads)  # noqa: E731
     gate = run_gate(model, trained.path, dataset.probes, work, cache, threads, stop, emit,
-                    options.drift_text_limit)
+                    options.drift_text_limit,
+                    lambda path: check_general(engines, path, model.sha256, cache, stop, emit))
     if gate.adapter is None:
         report.status, report.reason = "rejected", gate.reason
         return
     base, adapter, drift, yardstick = gate.base, gate.adapter, gate.drift, gate.yardstick
     report.adapter_strength, report.full_strength_drift_kl = gate.strength, gate.full_strength_drift
-    report.strengths_tried = gate.tried
+    report.full_strength_general, report.strengths_tried = gate.full_strength_general, gate.tried
+    if gate.general is not None:
+        g = gate.general
+        report.general_answers = GeneralAnswers(g.adapter, g.base, g.questions, g.lost, g.gained)
     bare_recalled = learned_from_weights(adapter, base)
     report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
     report.drift_kl, report.yardstick_kl = drift, yardstick
@@ -369,13 +374,6 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     report.memories_recalled = recall_summary(every_memory, adapter, set()).bare_rate
     if not gate.promote:
         report.status = "rejected"  # nothing is in the weights: every memory stays in the prompt
-        return
-    engines = lambda path: candidate_engine(model, path, threads)  # noqa: E731
-    general = check_general(engines, gate.adapter_path, model.sha256, cache, stop, emit)
-    report.general_answers = GeneralAnswers(general.adapter, general.base, general.questions, general.lost,
-                                            general.gained)
-    if not general.passed:
-        report.status, report.reason = "rejected", general.reason()  # every memory stays in the prompt
         return
     chat = check_in_chat(engines, gate.adapter_path, app.store, dataset.probes, bare_recalled, stop, emit)
     report.chat_recall = Recall(adapter=chat.adapter.rate, base=chat.base.rate, probes=chat.adapter.total)

@@ -66,7 +66,8 @@ def drift_line(report: RunReport) -> str | None:
                  f"it drifted KL {report.full_strength_drift_kl:.4f}")
     elif report.strengths_tried:  # weaker copies were measured and none passed
         line += ". Weaker copies tried: " + ", ".join(
-            f"{t.strength:.0%} (KL {t.drift:.3f}" + (f", recall {t.recall:.0%})" if t.recall is not None else ")")
+            f"{t.strength:.0%} (KL {t.drift:.3f}" + (f", recall {t.recall:.0%}" if t.recall is not None else "")
+            + (f", {t.general} general questions right)" if t.general is not None else ")")
             for t in report.strengths_tried)
     return line + "."
 
@@ -75,8 +76,11 @@ def general_line(report: RunReport) -> str | None:
     g = report.general_answers
     if g is None:
         return None
-    return (f"General questions (nothing about you) answered right: {g.adapter} of {g.questions} with the adapter, "
-            f"{g.base} by the base model (lost {g.lost}, gained {g.gained}).")
+    weaker = ""
+    if report.adapter_strength is not None and report.full_strength_general is not None:
+        weaker = f" at {report.adapter_strength:.0%} strength ({report.full_strength_general} at full strength)"
+    return (f"General questions (nothing about you) answered right: {g.adapter} of {g.questions} with the "
+            f"adapter{weaker}, {g.base} by the base model (lost {g.lost}, gained {g.gained}).")
 
 
 def left_out(report: RunReport, memory_id: int) -> str | None:

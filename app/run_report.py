@@ -115,17 +115,20 @@ class ShapeRecall:
 
 @dataclass
 class StrengthTrial:
-    """One weaker copy of a drifting adapter the gate measured (app/adapter_strength.py)."""
+    """One weaker copy of an adapter the gate measured (app/adapter_strength.py)."""
 
     strength: float
     drift: float
     recall: float | None = None  # measured only when its drift passed
+    general: int | None = None  # general questions right, asked only when its recall passed too
 
     @classmethod
     def from_value(cls, value) -> StrengthTrial | None:
         if isinstance(value, dict) and _number(value.get("strength")) is not None \
                 and _number(value.get("drift")) is not None:
-            return cls(_number(value["strength"]), _number(value["drift"]), _number(value.get("recall")))
+            general = _number(value.get("general"))
+            return cls(_number(value["strength"]), _number(value["drift"]), _number(value.get("recall")),
+                       None if general is None else int(general))
         return None
 
 
@@ -169,10 +172,12 @@ class RunReport:
     drift_kl: float | None = None
     drift_limit: float | None = None
     yardstick_kl: float | None = None
-    # Set when the full adapter drifted over the limit and a weaker copy was kept instead
-    # (app/adapter_strength.py): its share of the trained change, and the full one's drift.
+    # Set when the full adapter drifted over the limit or lost general answers and a weaker copy
+    # was kept instead (app/adapter_strength.py): its share of the trained change, the full
+    # one's drift, and its general questions right when those were what failed.
     adapter_strength: float | None = None
     full_strength_drift_kl: float | None = None
+    full_strength_general: int | None = None
     strengths_tried: list[StrengthTrial] = field(default_factory=list)
     wall_seconds: float | None = None
     training_seconds: float | None = None
@@ -241,6 +246,8 @@ class RunReport:
                 value = _number(value)
             elif spec.type == "int":
                 value = _int(value)
+            elif spec.type == "int | None" and spec.name != "run_id":
+                value = None if _number(value) is None else int(value)
             elif spec.type.startswith("dict"):
                 value = value if isinstance(value, dict) else {}
             elif spec.type in ("str", "str | None"):

@@ -164,3 +164,75 @@ def test_the_gate_passes_the_adapters_own_drift_and_keeps_the_trimmed_copy(tmp_p
     assert result.promote and result.strength == 0.95 and result.full_strength_drift == pytest.approx(0.0508)
     assert [t.strength for t in result.tried] == [0.95] and result.drift == pytest.approx(0.0508 * 0.95**2)
     assert read_lora_gguf(result.adapter_path).metadata["strength"] == "0.95"
+
+
+def general_at(strength: float):
+    """The general check as the gate's real comparison computes it, with answers stood in: at full
+    strength the real third night of a 100-memory line with reading practice (lost 26, gained 11
+    of 124: kept out), its 70% copy (lost 14, gained 21: kept)."""
+    from ondevice.general_check import compare
+
+    lost, gained = (26, 11) if strength > 0.7 else (14, 21)
+    base = [True] * 62 + [False] * 62
+    adapter = [False] * lost + [True] * (62 - lost) + [True] * gained + [False] * (62 - gained)
+    return compare(base, adapter)
+
+
+def gate_with_general(tmp_path, monkeypatch, general_of, full_drift=0.043):
+    """run_gate with drift, recall and general answers stood in; strength from the file itself."""
+    from types import SimpleNamespace
+
+    from app import learning_gate
+
+    def strength_of(path) -> float:
+        return float(read_lora_gguf(path).metadata.get("strength", 1))
+
+    def recall(model, adapter_path, probes, threads, stop) -> evaluation.RecallResult:
+        hits = round(20 * strength_of(adapter_path)) if adapter_path else 0
+        return evaluation.RecallResult(hits / 20, hits, 20, [])
+
+    asked = []
+
+    def general(path):
+        asked.append(strength_of(path))
+        return general_of(strength_of(path))
+
+    monkeypatch.setattr(evaluation, "mean_kl", lambda ref, texts, adapter_path=None, **_: full_drift * strength_of(adapter_path) ** 2)
+    monkeypatch.setattr(evaluation, "quantization_yardstick", lambda *args, **kwargs: 0.004)
+    monkeypatch.setattr(learning_gate, "recall_with", recall)
+    result = learning_gate.run_gate(SimpleNamespace(path=tmp_path / "base.gguf", sha256="sha"),
+                                    write_small_lora(tmp_path / "full.gguf"), [], tmp_path, tmp_path, 1,
+                                    lambda: False, lambda event: None, check_general_of=general)
+    return result, asked
+
+
+def test_an_adapter_that_loses_general_answers_is_kept_at_the_strength_that_gets_them_back(tmp_path, monkeypatch):
+    result, asked = gate_with_general(tmp_path, monkeypatch, general_at)
+    assert result.promote and result.strength == 0.7 and asked == [1.0, 0.7]
+    assert result.general.passed and result.full_strength_general == 47
+    assert [(t.strength, t.general) for t in result.tried] == [(0.7, 69)]
+    assert read_lora_gguf(result.adapter_path).metadata["strength"] == "0.7"
+
+    # The morning report says so, read back as every reader reads the stored report.
+    g = result.general
+    from app.learning_report import general_line
+    from app.run_report import GeneralAnswers
+
+    stored = RunReport(status="succeeded", adapter_strength=result.strength, full_strength_drift_kl=result.full_strength_drift,
+                       full_strength_general=result.full_strength_general, strengths_tried=result.tried,
+                       general_answers=GeneralAnswers(g.adapter, g.base, g.questions, g.lost, g.gained)).to_dict()
+    line = general_line(RunReport.from_dict(stored))
+    assert "69 of 124 with the adapter at 70% strength (47 at full strength), 62 by the base model" in line
+
+
+def test_an_adapter_whose_general_answers_pass_is_kept_whole(tmp_path, monkeypatch):
+    result, asked = gate_with_general(tmp_path, monkeypatch, lambda strength: general_at(0.7))
+    assert result.promote and result.strength is None and asked == [1.0] and result.tried == []
+
+
+def test_no_copy_when_every_copy_that_recalls_still_loses_general_answers(tmp_path, monkeypatch):
+    result, asked = gate_with_general(tmp_path, monkeypatch, lambda strength: general_at(1.0))
+    assert not result.promote and asked == [1.0, 0.7, 0.5, 0.35]
+    assert "general questions right against the base model's 62" in result.reason
+    stored = RunReport(status="rejected", drift_kl=result.drift, drift_limit=0.05, strengths_tried=result.tried).to_dict()
+    assert "70% (KL 0.021, recall 70%, 47 general questions right)" in drift_line(RunReport.from_dict(stored))
