@@ -7,6 +7,9 @@ after that night (the memories its run marked learned left out), and the base mo
     .venv/bin/python bench/stored_adapter.py <bench data folder> <adapter version> [--memories 100]
         [--strength S]
 
+In place of a version, an adapter file (a candidate the gate kept out, copied while its night
+ran) is asked the same way, with no memory left out of chat's prompt.
+
 --strength asks a copy at S times the change the night trained (whatever strength the gate kept
 it at) and prints that copy's drift on the gate's texts: what another strength would have kept.
 """
@@ -29,7 +32,7 @@ from bench.learning import ask_dev_questions, reading, scored  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("home", type=Path, help="the data folder bench/learning.py left in /tmp")
-    parser.add_argument("version", help="the adapter version (nocturne adapters list)")
+    parser.add_argument("version", help="the adapter version (nocturne adapters list), or an adapter file")
     parser.add_argument("--memories", type=int, default=100, help="the N that folder was run with")
     parser.add_argument("--strength", type=float, help="ask a copy at this share of the trained change")
     args = parser.parse_args()
@@ -39,14 +42,16 @@ def main() -> int:
     memories = devset.first(args.memories)
     app = Nocturne(args.home)
     try:
-        row = app.store.query_one("SELECT run_id FROM adapters WHERE version = ?", (args.version,))
-        if row is None:
-            parser.error(f"{args.home} has no adapter {args.version}")
-        # The stored report, read as the app reads it: the memories its night let leave the prompt.
-        runs = TrainingRuns(app.store)
-        learned = set(runs.report(runs.get(row["run_id"])).learned_memories)
+        adapter, learned = Path(args.version), set()
+        if not adapter.is_file():
+            row = app.store.query_one("SELECT run_id FROM adapters WHERE version = ?", (args.version,))
+            if row is None:
+                parser.error(f"{args.home} has no adapter {args.version}")
+            # The stored report, read as the app reads it: the memories its night let leave the prompt.
+            runs = TrainingRuns(app.store)
+            learned = set(runs.report(runs.get(row["run_id"])).learned_memories)
+            adapter = args.home / "adapters" / args.version / "adapter.gguf"
         shown: dict[str, list[bool]] = {}
-        adapter = args.home / "adapters" / args.version / "adapter.gguf"
         with tempfile.TemporaryDirectory() as scratch:  # the copy at another strength, if asked
             if args.strength is not None:
                 adapter = at_strength(app, adapter, args.strength, Path(scratch))
@@ -55,7 +60,7 @@ def main() -> int:
         app.close()
     trained = json.loads((args.home / "candidate.questions.json").read_text(encoding="utf-8"))
     result = scored(memories, conditions, trained)
-    print(f"adapter {args.version}: {len(learned)} memories left chat's prompt after its night")
+    print(f"adapter {args.version}: {len(learned)} memories left out of chat's prompt")
     for key, rate in result["recall"].items():
         print(f"  {key:<24} {rate:.0%}")
     for key, parts in reading(memories, conditions, shown).items():
