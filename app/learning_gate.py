@@ -16,7 +16,7 @@ from pathlib import Path
 from app.adapter_strength import gentler_adapter
 from app.learned_check import learned_in_chat, recall_in_chat
 from app.prompt import SYSTEM_PROMPT
-from app.run_report import StrengthTrial
+from app.run_report import GeneralAnswers, Recall, RunReport, StrengthTrial
 from ondevice import evaluation, general_check
 from ondevice.engine import Engine
 from ondevice.llama_engine import LlamaEngine
@@ -36,6 +36,23 @@ class GateResult:
     tried: list[StrengthTrial] = field(default_factory=list)  # the weaker copies measured
     general: object | None = None  # the general check of the copy kept (or that failed), when asked
     full_strength_general: int | None = None  # general questions right at full strength, when a copy was kept
+
+
+    def record(self, report: RunReport) -> None:
+        """Write what the gate measured into the run's report (the one place that maps it)."""
+        report.reason = self.reason
+        report.adapter_strength, report.full_strength_drift_kl = self.strength, self.full_strength_drift
+        report.full_strength_general, report.strengths_tried = self.full_strength_general, self.tried
+        if self.general is not None:
+            g = self.general
+            report.general_answers = GeneralAnswers(g.adapter, g.base, g.questions, g.lost, g.gained)
+        if self.adapter is None:
+            return
+        report.recall = Recall(adapter=self.adapter.rate, base=self.base.rate, probes=self.adapter.total)
+        report.drift_kl, report.yardstick_kl = self.drift, self.yardstick
+        report.drift_limit = evaluation.drift_limit(self.yardstick)
+        report.probe_answers = [{**row, "base_answer": b["answer"]}
+                                for row, b in zip(self.adapter.answers, self.base.answers)]
 
 
 GeneralCheck = Callable[[Path], general_check.GeneralComparison]

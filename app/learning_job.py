@@ -23,11 +23,10 @@ from app.rated_answers import rated_answers
 from app.prompt import SYSTEM_PROMPT, system_message
 from app.reading_practice import last_pace, reading_plan
 from app.run_progress import ProgressClock, ProgressEvent
-from app.run_report import GeneralAnswers, Recall, RunReport, memory_results
+from app.run_report import Recall, RunReport, memory_results
 from app.secrets_filter import find_secret
 from app.warm_start import choose_start, fresh
 from app.runs import TrainingRuns
-from ondevice import evaluation
 from ondevice.adapters import AdapterRegistry
 from ondevice.architectures import LearnCheck, can_learn, family_defaults
 from ondevice.models import ModelFileError
@@ -354,21 +353,12 @@ def _pipeline(app, model, name, trainer_cls, memories, max_minutes, emit, stop, 
     gate = run_gate(model, trained.path, dataset.probes, work, cache, threads, stop, emit,
                     options.drift_text_limit,
                     lambda path: check_general(engines, path, model.sha256, cache, stop, emit))
+    gate.record(report)
     if gate.adapter is None:
-        report.status, report.reason = "rejected", gate.reason
+        report.status = "rejected"
         return
     base, adapter, drift, yardstick = gate.base, gate.adapter, gate.drift, gate.yardstick
-    report.adapter_strength, report.full_strength_drift_kl = gate.strength, gate.full_strength_drift
-    report.full_strength_general, report.strengths_tried = gate.full_strength_general, gate.tried
-    if gate.general is not None:
-        g = gate.general
-        report.general_answers = GeneralAnswers(g.adapter, g.base, g.questions, g.lost, g.gained)
     bare_recalled = learned_from_weights(adapter, base)
-    report.recall = Recall(adapter=adapter.rate, base=base.rate, probes=adapter.total)
-    report.drift_kl, report.yardstick_kl = drift, yardstick
-    report.drift_limit = evaluation.drift_limit(yardstick)
-    report.probe_answers = [{**row, "base_answer": b["answer"]} for row, b in zip(adapter.answers, base.answers)]
-    report.reason = gate.reason
     every_memory = [memory_id for memory_id, _ in memories]
     # Per memory, a memory never probed counting as a failure (it is never left out of the rate).
     report.memories_recalled = recall_summary(every_memory, adapter, set()).bare_rate

@@ -62,7 +62,10 @@ def drift_line(report: RunReport) -> str | None:
     if report.yardstick_kl is not None:
         line += f" (Q4 quantization alone: {report.yardstick_kl:.4f})"
     if report.adapter_strength is not None and report.full_strength_drift_kl is not None:
-        line += (f", with the adapter at {report.adapter_strength:.0%} strength: at full strength "
+        # A weaker copy is kept for drift, or for general answers when the full one's drift passed.
+        why = ("" if report.drift_limit is None or report.full_strength_drift_kl > report.drift_limit
+               else " for its general answers (below)")
+        line += (f", with the adapter at {report.adapter_strength:.0%} strength{why}: at full strength "
                  f"it drifted KL {report.full_strength_drift_kl:.4f}")
     elif report.strengths_tried:  # weaker copies were measured and none passed
         line += ". Weaker copies tried: " + ", ".join(

@@ -213,16 +213,14 @@ def test_an_adapter_that_loses_general_answers_is_kept_at_the_strength_that_gets
     assert [(t.strength, t.general) for t in result.tried] == [(0.7, 69)]
     assert read_lora_gguf(result.adapter_path).metadata["strength"] == "0.7"
 
-    # The morning report says so, read back as every reader reads the stored report.
-    g = result.general
+    # The morning report says so: written as the job writes it, read back as every reader reads it.
     from app.learning_report import general_line
-    from app.run_report import GeneralAnswers
 
-    stored = RunReport(status="succeeded", adapter_strength=result.strength, full_strength_drift_kl=result.full_strength_drift,
-                       full_strength_general=result.full_strength_general, strengths_tried=result.tried,
-                       general_answers=GeneralAnswers(g.adapter, g.base, g.questions, g.lost, g.gained)).to_dict()
-    line = general_line(RunReport.from_dict(stored))
-    assert "69 of 124 with the adapter at 70% strength (47 at full strength), 62 by the base model" in line
+    report = RunReport(status="succeeded")
+    result.record(report)
+    stored = RunReport.from_dict(report.to_dict())
+    assert "69 of 124 with the adapter at 70% strength (47 at full strength), 62 by the base model" in general_line(stored)
+    assert "at 70% strength for its general answers (below): at full strength it drifted KL 0.0430" in drift_line(stored)
 
 
 def test_an_adapter_whose_general_answers_pass_is_kept_whole(tmp_path, monkeypatch):
@@ -234,5 +232,6 @@ def test_no_copy_when_every_copy_that_recalls_still_loses_general_answers(tmp_pa
     result, asked = gate_with_general(tmp_path, monkeypatch, lambda strength: general_at(1.0))
     assert not result.promote and asked == [1.0, 0.7, 0.5, 0.35]
     assert "general questions right against the base model's 62" in result.reason
-    stored = RunReport(status="rejected", drift_kl=result.drift, drift_limit=0.05, strengths_tried=result.tried).to_dict()
-    assert "70% (KL 0.021, recall 70%, 47 general questions right)" in drift_line(RunReport.from_dict(stored))
+    report = RunReport(status="rejected")
+    result.record(report)
+    assert "70% (KL 0.021, recall 70%, 47 general questions right)" in drift_line(RunReport.from_dict(report.to_dict()))
